@@ -1,0 +1,1 @@
+"""Small interfaces over the outside world (DNS, key store, SMTP, ACME, HTTP)."""

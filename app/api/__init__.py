@@ -1,0 +1,38 @@
+"""The JSON API under /api/v1: bearer-token auth, one error shape, OpenAPI from the code."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+
+class PortalApi(Api):
+    """flask-smorest's Api, minus its app-wide HTML-unaware error handler.
+
+    Errors are rendered by `app.web.errors`, which answers `/api/` requests with
+    `{"error": {"code", "message"}}` and everything else with an HTML page.
+    """
+
+    def _register_error_handlers(self):
+        return None
+
+
+def register_api(app: Flask) -> None:
+    from app.api.account import bp as account_bp
+    from app.api.docs import bp as docs_bp
+    from app.extensions import csrf
+
+    api = PortalApi(app, spec_kwargs={
+        "info": {"description": "Manage sending domains, keys and workspaces. Authenticate "
+                                "with `Authorization: Bearer <token>`; create tokens under "
+                                "Settings → API tokens or with `flask tokens create`."},
+        "servers": [{"url": "/"}],
+    })
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "An API token."})
+    api.spec.options["security"] = [{"bearerAuth": []}]
+    for blueprint in (account_bp,):
+        csrf.exempt(blueprint)  # bearer tokens, never cookies: CSRF does not apply
+        api.register_blueprint(blueprint)
+    app.register_blueprint(docs_bp)
+    app.extensions["portal_api"] = api

@@ -1,0 +1,146 @@
+"""Settings read from environment variables, with defaults that run on a laptop.
+
+Every value is parsed here once; a malformed value stops the app at start-up with a
+message naming the variable, instead of failing later in a request.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(RuntimeError):
+    """A configuration value is missing or malformed."""
+
+
+def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _database_url(raw: str) -> str:
+    # Heroku-style URLs and bare postgresql:// both mean the psycopg 3 driver here.
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix):]
+    return raw
+
+
+def _secret_key(env: dict[str, str], instance_path: Path, environment: str) -> str:
+    """A secret from the environment; in dev/test one generated once under instance/."""
+    if env.get("SECRET_KEY"):
+        return env["SECRET_KEY"]
+    if environment == "production":
+        raise ConfigError("SECRET_KEY must be set when PENGUINMAILS_ENV=production")
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The parsed settings; `as_flask_config()` feeds them to `app.config`."""
+
+    environment: str
+    instance_path: Path
+    secret_key: str
+    database_url: str
+    redis_url: str
+    session_cookie_secure: bool
+    login_max_failures: int
+    login_lockout_seconds: int
+    invitation_ttl_hours: int
+    smtp_url: str
+    mail_from: str
+    outbox_dir: Path
+    public_url: str
+    job_retry_intervals: tuple[int, ...] = field(default=(10, 60, 300))
+
+    def as_flask_config(self) -> dict[str, object]:
+        return {
+            "ENV_NAME": self.environment,
+            "SECRET_KEY": self.secret_key,
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+            "REDIS_URL": self.redis_url,
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_SECURE": self.session_cookie_secure,
+            "REMEMBER_COOKIE_HTTPONLY": True,
+            "REMEMBER_COOKIE_SAMESITE": "Lax",
+            "REMEMBER_COOKIE_SECURE": self.session_cookie_secure,
+            "WTF_CSRF_TIME_LIMIT": None,
+            "LOGIN_MAX_FAILURES": self.login_max_failures,
+            "LOGIN_LOCKOUT_SECONDS": self.login_lockout_seconds,
+            "INVITATION_TTL_HOURS": self.invitation_ttl_hours,
+            "SMTP_URL": self.smtp_url,
+            "MAIL_FROM": self.mail_from,
+            "OUTBOX_DIR": str(self.outbox_dir),
+            "PUBLIC_URL": self.public_url,
+            "JOB_RETRY_INTERVALS": list(self.job_retry_intervals),
+            "API_TITLE": "PenguinMails Domains API",
+            "API_VERSION": "v1",
+            "OPENAPI_VERSION": "3.0.3",
+            "OPENAPI_URL_PREFIX": "/api/v1",
+            "OPENAPI_JSON_PATH": "openapi.json",
+        }
+
+
+def load_settings(env: dict[str, str] | None = None, instance_path: Path | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    environment = env.get("PENGUINMAILS_ENV", "development")
+    if environment not in {"development", "test", "production"}:
+        raise ConfigError(
+            f"PENGUINMAILS_ENV must be development, test or production, got {environment!r}"
+        )
+    instance = Path(env.get("INSTANCE_PATH") or instance_path or Path.cwd() / "instance").resolve()
+    default_db = f"sqlite:///{instance / 'penguinmails.sqlite3'}"
+    retry = env.get("JOB_RETRY_INTERVALS", "10,60,300")
+    try:
+        retry_intervals = tuple(int(part) for part in retry.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(
+            f"JOB_RETRY_INTERVALS must be comma-separated seconds, got {retry!r}"
+        ) from None
+    return Settings(
+        environment=environment,
+        instance_path=instance,
+        secret_key=_secret_key(env, instance, environment),
+        database_url=_database_url(env.get("DATABASE_URL") or default_db),
+        redis_url=env.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
+        session_cookie_secure=_bool(env, "SESSION_COOKIE_SECURE", environment == "production"),
+        login_max_failures=_int(env, "LOGIN_MAX_FAILURES", 5, minimum=1),
+        login_lockout_seconds=_int(env, "LOGIN_LOCKOUT_SECONDS", 900, minimum=1),
+        invitation_ttl_hours=_int(env, "INVITATION_TTL_HOURS", 168, minimum=1),
+        smtp_url=env.get("SMTP_URL", ""),
+        mail_from=env.get("MAIL_FROM", "PenguinMails <no-reply@penguinmails.localhost>"),
+        outbox_dir=Path(env.get("OUTBOX_DIR") or instance / "outbox"),
+        public_url=env.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
+        job_retry_intervals=retry_intervals,
+    )

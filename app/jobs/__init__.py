@@ -1,0 +1,1 @@
+"""Background work on RQ: queues, enqueueing after commit, retries with back-off."""
