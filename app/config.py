@@ -80,6 +80,7 @@ class Settings:
     mail_from: str
     outbox_dir: Path
     public_url: str
+    trusted_proxies: int
     job_retry_intervals: tuple[int, ...] = field(default=(10, 60, 300))
 
     def as_flask_config(self) -> dict[str, object]:
@@ -103,6 +104,7 @@ class Settings:
             "MAIL_FROM": self.mail_from,
             "OUTBOX_DIR": str(self.outbox_dir),
             "PUBLIC_URL": self.public_url,
+            "TRUSTED_PROXIES": self.trusted_proxies,
             "JOB_RETRY_INTERVALS": list(self.job_retry_intervals),
             "API_TITLE": "PenguinMails Domains API",
             "API_VERSION": "v1",
@@ -142,5 +144,7 @@ def load_settings(env: dict[str, str] | None = None, instance_path: Path | None 
         mail_from=env.get("MAIL_FROM", "PenguinMails <no-reply@penguinmails.localhost>"),
         outbox_dir=Path(env.get("OUTBOX_DIR") or instance / "outbox"),
         public_url=env.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
+        # How many reverse proxies sit in front; their X-Forwarded-For/-Proto are trusted.
+        trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
         job_retry_intervals=retry_intervals,
     )

@@ -20,7 +20,7 @@ def register_web(app: Flask) -> None:
     from app.workspaces.views import bp as workspaces_bp
     from app.workspaces.views import workspace_bp
 
-    trusted_proxies = int(app.config.get("TRUSTED_PROXIES", 0) or 0)
+    trusted_proxies = app.config["TRUSTED_PROXIES"]
     if trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies)
 
