@@ -15,6 +15,8 @@ from flask_migrate import upgrade
 from redis import Redis
 from sqlalchemy import MetaData, text
 
+pytest_plugins = ["tests.dnsserver"]
+
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL",
                                    "postgresql://postgres@127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
