@@ -41,8 +41,9 @@ def create_user(email: str, password: str, slug: str, role: str, name: str,
     """Create a user (or reuse one with that email) and give them a role in a workspace."""
     wanted = Role(role)
     try:
-        user = User.by_email(email) or auth.create_user(email, password, name=name,
-                                                        platform_admin=platform_admin)
+        existing = User.by_email(email)
+        user = existing or auth.create_user(email, password, name=name,
+                                            platform_admin=platform_admin)
         user.is_platform_admin = user.is_platform_admin or platform_admin
         workspace = Workspace.by_slug(slug)
         if workspace is None:
@@ -59,6 +60,8 @@ def create_user(email: str, password: str, slug: str, role: str, name: str,
     commit()
     click.echo(f"{user.email} is {role} of workspace {slug}"
                f"{' (platform admin)' if user.is_platform_admin else ''}.")
+    if existing:
+        click.echo("The account already existed: its name and password were not changed.")
 
 
 @users_cli.command("list")

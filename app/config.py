@@ -10,6 +10,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 
 class ConfigError(RuntimeError):
@@ -41,11 +42,52 @@ def _bool(env: dict[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+def _seconds(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be more than 0 seconds, got {raw!r}")
+    return value
+
+
+def _nameservers(env: dict[str, str]) -> str:
+    """`DNS_NAMESERVERS` is checked here so a typo stops start-up, not the first DNS check."""
+    from app.adapters.dns import parse_nameservers
+
+    raw = env.get("DNS_NAMESERVERS", "")
+    try:
+        parse_nameservers(raw)
+    except ValueError as exc:
+        raise ConfigError(f"DNS_NAMESERVERS: {exc}") from None
+    return raw
+
+
 def _database_url(raw: str) -> str:
     # Heroku-style URLs and bare postgresql:// both mean the psycopg 3 driver here.
     for prefix in ("postgres://", "postgresql://"):
         if raw.startswith(prefix):
             return "postgresql+psycopg://" + raw[len(prefix):]
+    return raw
+
+
+def _smtp_url(raw: str) -> str:
+    """Checked here so a typo stops start-up instead of failing every mail job later."""
+    if not raw:
+        return raw
+    url = urlparse(raw)
+    if url.scheme not in {"smtp", "smtps"} or not url.hostname:
+        # Never echo the value: it may carry the relay's password.
+        raise ConfigError("SMTP_URL must look like smtp://user:pass@host:587?starttls=1 or "
+                          f"smtps://host:465 (got scheme {url.scheme!r}, host {url.hostname!r})")
+    try:
+        url.port
+    except ValueError:
+        raise ConfigError("SMTP_URL has a port that is not a number") from None
     return raw
 
 
@@ -58,8 +100,15 @@ def _secret_key(env: dict[str, str], instance_path: Path, environment: str) -> s
     key_file = instance_path / "secret_key"
     if not key_file.exists():
         instance_path.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_hex(32))
-        key_file.chmod(0o600)
+        # Created private and exclusively: never readable by others, even for a moment, and
+        # a second process starting at the same time keeps the first one's key.
+        try:
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
     return key_file.read_text().strip()
 
 
@@ -81,6 +130,11 @@ class Settings:
     outbox_dir: Path
     public_url: str
     trusted_proxies: int
+    keystore_master_key: str
+    vault: dict[str, str]
+    dns_nameservers: str
+    dns_timeout: float
+    dns_lifetime: float
     job_retry_intervals: tuple[int, ...] = field(default=(10, 60, 300))
 
     def as_flask_config(self) -> dict[str, object]:
@@ -105,6 +159,12 @@ class Settings:
             "OUTBOX_DIR": str(self.outbox_dir),
             "PUBLIC_URL": self.public_url,
             "TRUSTED_PROXIES": self.trusted_proxies,
+            "INSTANCE_PATH": str(self.instance_path),
+            "KEYSTORE_MASTER_KEY": self.keystore_master_key,
+            **self.vault,
+            "DNS_NAMESERVERS": self.dns_nameservers,
+            "DNS_TIMEOUT": self.dns_timeout,
+            "DNS_LIFETIME": self.dns_lifetime,
             "JOB_RETRY_INTERVALS": list(self.job_retry_intervals),
             "API_TITLE": "PenguinMails Domains API",
             "API_VERSION": "v1",
@@ -127,9 +187,12 @@ def load_settings(env: dict[str, str] | None = None, instance_path: Path | None 
     try:
         retry_intervals = tuple(int(part) for part in retry.split(",") if part.strip())
     except ValueError:
+        retry_intervals = None
+    if retry_intervals is None or any(seconds < 0 for seconds in retry_intervals):
+        # RQ refuses negative intervals only when a job is enqueued, i.e. after a commit.
         raise ConfigError(
-            f"JOB_RETRY_INTERVALS must be comma-separated seconds, got {retry!r}"
-        ) from None
+            f"JOB_RETRY_INTERVALS must be comma-separated seconds (0 or more), got {retry!r}"
+        )
     return Settings(
         environment=environment,
         instance_path=instance,
@@ -140,11 +203,17 @@ def load_settings(env: dict[str, str] | None = None, instance_path: Path | None 
         login_max_failures=_int(env, "LOGIN_MAX_FAILURES", 5, minimum=1),
         login_lockout_seconds=_int(env, "LOGIN_LOCKOUT_SECONDS", 900, minimum=1),
         invitation_ttl_hours=_int(env, "INVITATION_TTL_HOURS", 168, minimum=1),
-        smtp_url=env.get("SMTP_URL", ""),
+        smtp_url=_smtp_url(env.get("SMTP_URL", "")),
         mail_from=env.get("MAIL_FROM", "PenguinMails <no-reply@penguinmails.localhost>"),
         outbox_dir=Path(env.get("OUTBOX_DIR") or instance / "outbox"),
         public_url=env.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
         # How many reverse proxies sit in front; their X-Forwarded-For/-Proto are trusted.
         trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
+        keystore_master_key=env.get("KEYSTORE_MASTER_KEY", ""),
+        vault={name: env.get(name, "") for name in
+               ("VAULT_ADDR", "VAULT_TOKEN", "VAULT_MODE", "VAULT_MOUNT", "VAULT_TRANSIT_KEY")},
+        dns_nameservers=_nameservers(env),
+        dns_timeout=_seconds(env, "DNS_TIMEOUT", 3.0),
+        dns_lifetime=_seconds(env, "DNS_LIFETIME", 8.0),
         job_retry_intervals=retry_intervals,
     )

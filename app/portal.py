@@ -96,6 +96,9 @@ def up(host: str, port: int, web_workers: int) -> None:
     children = {
         "web": subprocess.Popen([python, "-m", "gunicorn", "--bind", f"{host}:{port}",
                                  "--workers", str(web_workers), "--access-logfile", "-",
+                                 # gunicorn's control socket lives in ~/.gunicorn by default;
+                                 # keep it with this instance so two portals never share it.
+                                 "--control-socket", str(instance / "gunicorn.ctl"),
                                  "wsgi:app"], env=env),
         "worker": subprocess.Popen([python, "worker.py"], env=env),
         "cron": subprocess.Popen([python, "worker.py", "--cron"], env=env),

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from redis import Redis
 from sqlalchemy import MetaData, text
@@ -79,6 +80,11 @@ def _transaction(request, app, monkeypatch):
         db.session.remove()
         db.session.configure(join_transaction_mode="create_savepoint")
         monkeypatch.setitem(db.engines, None, connection)
+        if connection.dialect.name == "sqlite":
+            # pysqlite sends no BEGIN for `connection.begin()`: the first SAVEPOINT would
+            # start the transaction and its RELEASE (a commit under test) make rows
+            # permanent. An explicit BEGIN nests every savepoint, as on PostgreSQL.
+            connection.exec_driver_sql("BEGIN")
         try:
             yield connection
         finally:
@@ -102,6 +108,15 @@ def ctx(app):
         yield
 
 
+class RequestPerAppContext(FlaskClient):
+    """Each request in its own app context, as in production; the test client would
+    otherwise reuse the test's context, carrying `g` and the DB session across requests."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
-def client(app):
-    return app.test_client()
+def client(app) -> FlaskClient:
+    return RequestPerAppContext(app, app.response_class, use_cookies=True)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import functools
+from datetime import timedelta
 
 import factory
 from factory.alchemy import SQLAlchemyModelFactory
 
 from app.auth.models import ApiToken, User
 from app.auth.passwords import hash_password
+from app.core.clock import utcnow
 from app.core.tokens import digest
 from app.extensions import db
-from app.workspaces.models import Membership, Workspace
+from app.workspaces.models import Invitation, Membership, Workspace
 from app.workspaces.roles import Role
 
 PASSWORD = "a-long-test-password"
@@ -54,6 +56,18 @@ class MembershipFactory(_Base):
     user = factory.SubFactory(UserFactory)
     workspace = factory.SubFactory(WorkspaceFactory)
     role = Role.OWNER
+
+
+class InvitationFactory(_Base):
+    """A pending invitation; pass `revoked_at`, `accepted_at` or a past `expires_at` to close it."""
+
+    class Meta:
+        model = Invitation
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    email = factory.Sequence(lambda n: f"invitee{n}@example.com")
+    role = Role.MEMBER
+    expires_at = factory.LazyFunction(lambda: utcnow() + timedelta(days=7))
 
 
 def member(role: Role = Role.OWNER, workspace: Workspace | None = None, **user_fields) -> User:

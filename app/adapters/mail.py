@@ -8,6 +8,7 @@ is what a laptop install wants: mail is visible without a relay.
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -64,7 +65,9 @@ def _send_smtp(smtp_url: str, message: EmailMessage) -> str:
 def _write_outbox(folder: Path, message: EmailMessage) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
-    path = folder / f"{stamp}-{message['To'].replace('@', '_at_')}.eml"
+    # "/" and other path characters are valid in an address's local part (RFC 5322 atext).
+    recipient = re.sub(r"[^\w.+@-]", "_", message["To"]).replace("@", "_at_")
+    path = folder / f"{stamp}-{recipient}.eml"
     path.write_bytes(message.as_bytes())
     log.info("mail to %s written to outbox %s (no SMTP_URL configured)", message["To"], path)
     return str(path)

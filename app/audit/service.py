@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timezone
 
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
@@ -110,9 +110,10 @@ def list_events(actor: Actor, filters: AuditFilters, page: int = 1, per_page: in
     if filters.date_from:
         query = query.where(AuditEvent.created_at >= _start_of(filters.date_from))
     if filters.date_to:
-        query = query.where(AuditEvent.created_at < _start_of(filters.date_to + timedelta(days=1)))
+        query = query.where(AuditEvent.created_at <= _end_of(filters.date_to))
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    page = max(1, page)
+    # Past the end shows the last page; the offset must also stay within the database's range.
+    page = min(max(1, page), max(1, -(-total // per_page)))
     rows = db.session.scalars(
         query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
         .limit(per_page)
@@ -135,3 +136,8 @@ def known_actions(actor: Actor) -> list[str]:
 
 def _start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.utc)
+
+
+def _end_of(day: date) -> datetime:
+    # Not "start of the next day": that overflows for 9999-12-31.
+    return datetime.combine(day, time.max, tzinfo=timezone.utc)

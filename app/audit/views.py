@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 
 from flask import g, request
 
 from app.audit import service
-from app.web.rendering import render_page
+from app.web.rendering import Deferred, render_page
 from app.workspaces.context import workspace_blueprint
 
 bp = workspace_blueprint("audit", __name__, prefix="/audit")
@@ -46,5 +47,5 @@ def index():
     return render_page(
         "audit/index.html", fragment="audit/_events.html", target="audit-events",
         status=422 if errors else 200, page=page, filters=filters, errors=errors, query=query,
-        actions=service.known_actions(g.actor),
+        actions=Deferred(partial(service.known_actions, g.actor)),
     )

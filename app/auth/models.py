@@ -49,6 +49,15 @@ class User(UserMixin, db.Model):
             )
         )
 
+    def workspace_by_slug(self, slug: str) -> tuple[Workspace, Membership] | None:
+        """The workspace at `slug` with this user's membership; None when not a member."""
+        row = db.session.execute(
+            select(Workspace, Membership)
+            .join(Membership, Membership.workspace_id == Workspace.id)
+            .where(Workspace.slug == slug, Membership.user_id == self.id)
+        ).first()
+        return (row[0], row[1]) if row else None
+
     def workspaces(self) -> list[tuple[Workspace, Membership]]:
         rows = db.session.execute(
             select(Workspace, Membership)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from email_validator import EmailNotValidError, validate_email
 
 from app.audit import service as audit
@@ -14,8 +16,12 @@ from app.extensions import db
 from app.workspaces import service as workspaces
 from app.workspaces.models import Invitation, Membership
 
-# Verifying against a real hash when the email is unknown keeps timing the same.
-_DUMMY_HASH = hash_password("not-a-real-password-0123456789")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying against a real hash when the email is unknown keeps timing the same."""
+    return hash_password("not-a-real-password-0123456789")
 
 
 def normalise_email(raw: str) -> str:
@@ -48,7 +54,7 @@ def authenticate(email: str, password: str, ip: str | None) -> User:
     email = email.strip().lower()
     throttle.check_allowed(email, ip)
     user = User.by_email(email) if email else None
-    valid = verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    valid = verify_password(user.password_hash if user else _dummy_hash(), password)
     if not valid or user is None or user.is_disabled:
         left = throttle.record_failure(email, ip)
         audit.append("user.login_failed", "user", user.id if user else None, workspace_id=None,

@@ -52,7 +52,7 @@ def revoke(token_id: int):
         token = tokens.revoke_token(g.actor, token_id)
     except AppError as error:
         flash(error.message, "error")
-    else:
-        commit()
-        flash(f"Token “{token.name}” revoked; requests using it now get 401.", "success")
+        return _page(TokenForm(formdata=None), status=error.status)  # a 404 stays a 404
+    commit()
+    flash(f"Token “{token.name}” revoked; requests using it now get 401.", "success")
     return redirect(url_for("tokens.index"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from app.audit import service as audit
 from app.auth.models import ApiToken
@@ -61,8 +62,16 @@ def revoke_token(actor: Actor, token_id: int) -> ApiToken:
 
 
 def token_for_secret(secret: str) -> ApiToken | None:
-    """The active token behind a bearer secret, marking it used."""
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(secret)))
+    """The active token behind a bearer secret, marking it used.
+
+    Its user and workspace come in the same query: every API request needs both.
+    """
+    token = db.session.scalar(
+        select(ApiToken)
+        .options(joinedload(ApiToken.user, innerjoin=True),
+                 joinedload(ApiToken.workspace, innerjoin=True))
+        .where(ApiToken.token_hash == digest(secret))
+    )
     if token is None or token.revoked_at is not None or token.user.is_disabled:
         return None
     now = utcnow()

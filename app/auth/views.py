@@ -86,7 +86,7 @@ def accept_invitation(token: str):
         if not current_user.is_authenticated:
             login_user(user)
         flash(f"Welcome to {invitation.workspace.name}.", "success")
-        return redirect(url_for("workspaces.overview", slug=invitation.workspace.slug))
+        return redirect(url_for("workspace.overview", slug=invitation.workspace.slug))
     return render_template("auth/invitation.html", invitation=invitation, form=form,
                            existing=existing)
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from itertools import chain
+
 from flask import Flask, g, request
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
+from app.errors import AppError
 from app.extensions import db, login_manager
 from app.web.errors import register_error_handlers
-from app.web.rendering import HTMX_VARY
+from app.web.rendering import HTMX_VARY, Deferred
 
 
 def register_web(app: Flask) -> None:
@@ -24,6 +28,8 @@ def register_web(app: Flask) -> None:
     if trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies)
 
+    # Before any rule is added: every `<int:…>` in a URL is then a row id the database can hold.
+    app.url_map.converters["int"] = RowIdConverter
     for blueprint in (auth_bp, workspaces_bp, workspace_bp, tokens_bp, audit_bp, health_bp):
         app.register_blueprint(blueprint)
     register_admin(app)
@@ -41,9 +47,17 @@ def register_web(app: Flask) -> None:
 
     @app.context_processor
     def layout_globals():
-        workspaces = current_user.workspaces() if current_user.is_authenticated else []
+        workspaces = Deferred(current_user.workspaces) if current_user.is_authenticated else []
         return {"my_workspaces": workspaces, "workspace": g.get("workspace"),
                 "membership": g.get("membership")}
+
+    @app.before_request
+    def refuse_nul_characters():
+        # PostgreSQL text cannot hold U+0000; say so here instead of failing in the database.
+        values = chain([request.path], *request.args.listvalues(), *request.form.listvalues())
+        if any("\x00" in value for value in values):
+            raise AppError("The request contains a NUL character (\\0), which no field accepts.",
+                           code="nul_character")
 
     @app.after_request
     def security_headers(response):
@@ -61,3 +75,12 @@ def register_web(app: Flask) -> None:
         return response
 
     register_error_handlers(app)
+
+
+class RowIdConverter(IntegerConverter):
+    """`<int:…>` bounded to the database's integer range: a larger id is a 404, not a
+    500 from the database."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)

@@ -7,6 +7,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from app.errors import AppError
+from app.extensions import db
 
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
@@ -63,13 +64,18 @@ def register_error_handlers(app: Flask) -> None:
         if status == 422:
             return error_response(422, "validation_error",
                                   "Some fields are missing or not valid; see `fields`.", fields)
+        # Keep what the exception says about itself, e.g. the `Allow` a 405 must carry.
+        headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
         return error_response(status, HTTP_CODES.get(status, "http_error"),
-                              error.description or error.name)
+                              error.description or error.name, headers=headers)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
         if isinstance(error, HTTPException):
             return http_error(error)
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        # A failed statement leaves PostgreSQL's transaction aborted; the error page itself
+        # queries (the workspace switcher), so start it on a clean transaction.
+        db.session.rollback()
         return error_response(500, "internal_error",
                               "Something went wrong on our side; it has been logged.")

@@ -6,9 +6,33 @@ only a request aimed at the fragment's element gets the fragment.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from functools import cached_property
+
 from flask import render_template, request
 
 HTMX_VARY = ("HX-Request", "HX-Target", "HX-Trigger")
+
+
+class Deferred:
+    """A list loaded the first time a template iterates it.
+
+    For context only the full page draws (workspace switcher, filter choices): a fragment
+    or a page that never looks at it does not pay for the query.
+    """
+
+    def __init__(self, load: Callable[[], Iterable]):
+        self._load = load
+
+    @cached_property
+    def items(self) -> list:
+        return list(self._load())
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
 
 
 def targets(element_id: str) -> bool:

@@ -12,7 +12,6 @@ from flask_login import current_user
 
 from app.extensions import login_manager
 from app.workspaces.actor import Actor
-from app.workspaces.models import Workspace
 
 
 def workspace_blueprint(name: str, import_name: str, prefix: str = "") -> Blueprint:
@@ -31,13 +30,16 @@ def workspace_blueprint(name: str, import_name: str, prefix: str = "") -> Bluepr
     def load_workspace():
         if not current_user.is_authenticated:
             return login_manager.unauthorized()
-        workspace = Workspace.by_slug(g.workspace_slug or "")
-        membership = current_user.membership_in(workspace.id) if workspace else None
-        if membership is None:
+        found = current_user.workspace_by_slug(g.workspace_slug or "")
+        if found is None:
             abort(404)
+        workspace, membership = found
         g.workspace, g.membership = workspace, membership
         g.actor = Actor(user=current_user._get_current_object(), workspace=workspace,
                         role=membership.role, ip=request.remote_addr, via="web")
-        session["last_workspace"] = workspace.slug
+        # Assigning marks the session modified, and a modified session is re-signed and
+        # sent back as a new cookie on every response: write only when it changes.
+        if session.get("last_workspace") != workspace.slug:
+            session["last_workspace"] = workspace.slug
 
     return bp

@@ -39,7 +39,7 @@ def slugify(name: str) -> str:
 
 def _unique_slug(base: str) -> str:
     candidate, n = base, 2
-    while Workspace.by_slug(candidate) is not None:
+    while candidate in RESERVED_SLUGS or Workspace.by_slug(candidate) is not None:
         suffix = f"-{n}"
         candidate = base[: 63 - len(suffix)] + suffix
         n += 1

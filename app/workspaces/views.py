@@ -78,6 +78,7 @@ def members():
 
 @workspace_bp.route("/members/invite", methods=["POST"])
 def invite():
+    g.actor.require_admin()  # the form is not shown to others, so refuse with a page that says why
     form = InviteForm()
     if not form.validate_on_submit():
         return _members_page(form, status=422)
@@ -94,18 +95,17 @@ def invite():
 
 
 def _member_action(action) -> object:
-    """Run a member/invitation change; errors flash instead of failing the page."""
+    """Run a member/invitation change; an error is flashed on the members page, with its
+    status (redirecting would turn a 403/404/409 into a 302)."""
     try:
         message = action()
     except AppError as error:
         flash(error.message, "error")
-        status = error.status
-    else:
-        commit()
-        flash(message, "success")
-        status = 200
+        return _members_page(status=error.status)
+    commit()
+    flash(message, "success")
     if targets("members"):
-        return _members_page(status=status)
+        return _members_page()
     return redirect(url_for("workspace.members"))
 
 
@@ -114,7 +114,7 @@ def change_role(membership_id: int):
     form = RoleForm()
     if not form.validate_on_submit():
         flash("Choose one of the listed roles.", "error")
-        return redirect(url_for("workspace.members"))
+        return _members_page(status=422)
 
     def act():
         membership = service.change_role(g.actor, membership_id, Role.parse(form.role.data))
@@ -146,7 +146,10 @@ def revoke_invitation(invitation_id: int):
 
 @workspace_bp.route("/settings", methods=["GET", "POST"])
 def settings():
-    form = RenameWorkspaceForm(obj=g.workspace)
+    if request.method == "POST":
+        g.actor.require_admin()  # others see no form, so refuse with a page that says why
+    # Prefilled only for display: a POST without `name` must fail, not keep the old name.
+    form = RenameWorkspaceForm(obj=g.workspace if request.method == "GET" else None)
     status = 200
     if form.validate_on_submit():
         try:

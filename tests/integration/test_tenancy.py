@@ -1,0 +1,254 @@
+"""Tenant isolation: nothing of one workspace can be seen or changed from another.
+
+The sweep walks `app.url_map`, not a hand-written list, so a new route is covered the
+day it is added — or the classification test fails until someone says why it is public.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import select
+
+from app.auth.models import ApiToken, User
+from app.extensions import db
+from app.workspaces.models import Membership, Workspace
+from app.workspaces.roles import Role
+from tests.factories import InvitationFactory, WorkspaceFactory, api_token, member
+from tests.helpers import login, workspace_rows
+
+# Routes outside the sweep, each with the reason it holds no tenant's data.
+NOT_TENANT_SCOPED = {
+    "static": "public files (CSS, JS)",
+    "auth.login": "public: signing in",
+    "auth.logout": "public: signing out",
+    "auth.accept_invitation": "public: the signed token is the credential "
+                              "(tampering is tested in test_workspaces)",
+    "health.healthz": "public liveness probe, no data",
+    "api_docs.docs": "public API reference",
+    "api-docs.openapi_json": "public OpenAPI document",
+    "workspaces.home": "redirects to one of the user's own workspaces",
+    "workspaces.create": "creates a new workspace owned by the user",
+    "auth.account": "the signed-in user's own account",
+    "api_account.me": "scoped by the bearer token (test_api_token_sees_only_its_workspace)",
+    "api_account.workspaces": "scoped by the bearer token "
+                              "(test_api_lists_only_the_users_workspaces)",
+}
+RQ_DASHBOARD = "rq_dashboard."  # platform admins only: test_rq_dashboard_*
+
+# Placeholder values for the dashboard's own URL arguments.
+RQ_ARGUMENTS = {"instance_number": 0, "job_id": "no-such-job", "queue_name": "mail",
+                "registry_name": "queued", "per_page": 10, "order": "asc", "page": 1,
+                "filename": "js/dashboard.js"}
+
+# Enough for any form in the portal to pass validation, so a route cannot hide behind a 422.
+FORM = {"name": "Taken over", "email": "intruder@example.com", "role": "owner"}
+
+
+@dataclass
+class Tenant:
+    workspace: Workspace
+    owner: User
+    colleague: User
+    colleague_token: str
+    url_values: dict[str, object]
+
+
+def workspace_objects(workspace: Workspace) -> tuple[User, str, dict[str, object]]:
+    """A colleague with an API token and a pending invitation in `workspace`, and the
+    value of every URL argument a workspace route may take, pointing at them."""
+    colleague = member(Role.MEMBER, workspace)
+    invitation = InvitationFactory(workspace=workspace)
+    secret = api_token(colleague, workspace, secret=f"pmd_{workspace.slug}-{colleague.id}")
+    token_id = db.session.scalar(select(ApiToken.id).where(ApiToken.user_id == colleague.id))
+    return colleague, secret, {
+        "slug": workspace.slug,
+        "membership_id": colleague.membership_in(workspace.id).id,
+        "invitation_id": invitation.id,
+        "token_id": token_id,
+    }
+
+
+def make_tenant(name: str) -> Tenant:
+    workspace = WorkspaceFactory(name=name)
+    owner = member(Role.OWNER, workspace)
+    return Tenant(workspace, owner, *workspace_objects(workspace))
+
+
+@pytest.fixture
+def tenant_a() -> Tenant:
+    return make_tenant("Alpha Agency")
+
+
+@pytest.fixture
+def tenant_b() -> Tenant:
+    return make_tenant("Bravo Confidential")
+
+
+def swept_rules(app) -> list:
+    """Every rule that names a workspace or an object: all must be tenant-checked."""
+    return sorted((rule for rule in app.url_map.iter_rules()
+                   if rule.arguments and rule.endpoint not in NOT_TENANT_SCOPED
+                   and not rule.endpoint.startswith(RQ_DASHBOARD)), key=lambda r: r.rule)
+
+
+def methods_of(rule) -> list[str]:
+    return sorted(rule.methods & {"GET", "POST", "PUT", "PATCH", "DELETE"})
+
+
+def build(rule, values: dict[str, object]) -> str:
+    missing = rule.arguments - values.keys()
+    if missing:
+        pytest.fail(f"{rule.rule} takes {sorted(missing)}: teach workspace_objects() "
+                    "which row of tenant B each one names, so the sweep covers it")
+    return rule.build({k: values[k] for k in rule.arguments}, append_unknown=False)[1]
+
+
+# --- the route inventory -----------------------------------------------------------------
+
+def test_every_route_is_workspace_scoped_or_says_why_not(app):
+    unexplained = sorted(
+        f"{rule.rule} ({rule.endpoint})" for rule in app.url_map.iter_rules()
+        if "slug" not in rule.arguments and rule.endpoint not in NOT_TENANT_SCOPED
+        and not rule.endpoint.startswith(RQ_DASHBOARD))
+    assert unexplained == [], (
+        "Put these under /w/<slug>/ (workspace_blueprint) or add them to NOT_TENANT_SCOPED "
+        "with the reason they hold no tenant's data")
+
+
+def test_the_sweep_covers_every_workspace_route(app):
+    swept = {rule.endpoint for rule in swept_rules(app)}
+    assert swept >= {"workspace.overview", "workspace.members", "workspace.invite",
+                     "workspace.change_role", "workspace.remove_member",
+                     "workspace.revoke_invitation", "workspace.settings", "tokens.index",
+                     "tokens.create", "tokens.revoke", "audit.index"}
+
+
+# --- the sweep ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("platform_admin", [False, True], ids=["owner", "platform-admin-owner"])
+def test_another_workspace_is_not_found_on_every_route(app, client, tenant_a, tenant_b,
+                                                       platform_admin):
+    tenant_a.owner.is_platform_admin = platform_admin
+    db.session.flush()
+    login(client, tenant_a.owner)
+    before = workspace_rows(tenant_b.workspace)
+    theirs = tenant_b.url_values
+    for rule in swept_rules(app):
+        url = build(rule, theirs)
+        for method in methods_of(rule):
+            response = client.open(url, method=method, data=FORM)
+            assert response.status_code == 404, (method, url, response.status_code)
+            html = response.get_data(as_text=True)
+            assert tenant_b.workspace.name not in html and tenant_b.colleague.email not in html
+    assert workspace_rows(tenant_b.workspace) == before
+
+
+def test_objects_of_another_workspace_are_not_found_under_your_own(app, client, tenant_a,
+                                                                   tenant_b):
+    login(client, tenant_a.owner)
+    before = workspace_rows(tenant_b.workspace)
+    mixed = {**tenant_b.url_values, "slug": tenant_a.workspace.slug}
+    rules = [rule for rule in swept_rules(app) if rule.arguments - {"slug"}]
+    assert rules, "no route takes an object id: this test would prove nothing"
+    for rule in rules:
+        url = build(rule, mixed)
+        for method in methods_of(rule):
+            response = client.open(url, method=method, data=FORM)
+            assert response.status_code == 404, (method, url, response.status_code)
+            assert tenant_b.colleague.email not in response.get_data(as_text=True)
+    assert workspace_rows(tenant_b.workspace) == before
+
+
+def test_the_swept_urls_do_work_for_your_own_workspace(app, client, tenant_a):
+    """The control: the sweep's 404s come from the tenant check, not from broken URLs."""
+    login(client, tenant_a.owner)
+    for rule in swept_rules(app):
+        for method in methods_of(rule):
+            _, _, ours = workspace_objects(tenant_a.workspace)  # fresh: a POST may remove them
+            response = client.open(build(rule, ours), method=method, data={**FORM, "role": "viewer"})
+            assert response.status_code in (200, 201, 302), (method, rule.rule, response.status_code)
+
+
+def test_signed_out_visitors_are_sent_to_sign_in_whether_or_not_a_workspace_exists(
+        app, client, tenant_b):
+    for values in (tenant_b.url_values, {**tenant_b.url_values, "slug": "no-such-workspace"}):
+        for rule in swept_rules(app):
+            url = build(rule, values)
+            for method in methods_of(rule):
+                response = client.open(url, method=method, data=FORM)
+                assert response.status_code == 302, (method, url, response.status_code)
+                assert response.headers["Location"].startswith("/login?next=")
+
+
+# --- the RQ dashboard --------------------------------------------------------------------
+
+def rq_rules(app) -> list:
+    return [rule for rule in app.url_map.iter_rules() if rule.endpoint.startswith(RQ_DASHBOARD)]
+
+
+def test_rq_dashboard_is_not_found_for_anyone_but_platform_admins(app, client, tenant_a):
+    login(client, tenant_a.owner)
+    rules = rq_rules(app)
+    assert rules
+    for rule in rules:
+        url = build(rule, RQ_ARGUMENTS)
+        for method in methods_of(rule):
+            # Some URLs first get werkzeug's 308 to their canonical form, before any check.
+            response = client.open(url, method=method, follow_redirects=True)
+            assert response.status_code == 404, (method, url, response.status_code)
+
+
+def test_rq_dashboard_asks_signed_out_visitors_to_sign_in(client):
+    response = client.get("/admin/rq/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_rq_dashboard_opens_for_a_platform_admin(client):
+    admin = member(Role.VIEWER, is_platform_admin=True)
+    login(client, admin)
+    assert client.get("/admin/rq/").status_code == 200
+
+
+# --- the API -----------------------------------------------------------------------------
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def test_api_token_sees_only_its_workspace(client, tenant_a, tenant_b):
+    secret = api_token(tenant_a.owner, tenant_a.workspace, secret="pmd_alpha-owner")
+    response = client.get("/api/v1/me", headers=bearer(secret))
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["email"] == tenant_a.owner.email
+    assert body["workspace"]["slug"] == tenant_a.workspace.slug
+    assert "Bravo" not in response.get_data(as_text=True)
+
+
+def test_api_lists_only_the_users_workspaces(client, tenant_a, tenant_b):
+    third = WorkspaceFactory(name="Charlie Co")
+    db.session.add(Membership(workspace=third, user=tenant_a.owner, role=Role.VIEWER))
+    secret = api_token(tenant_a.owner, tenant_a.workspace, secret="pmd_alpha-owner")
+    response = client.get("/api/v1/workspaces", headers=bearer(secret))
+    assert response.status_code == 200
+    listed = {(w["slug"], w["role"], w["current"]) for w in response.get_json()}
+    assert listed == {(tenant_a.workspace.slug, "owner", True), (third.slug, "viewer", False)}
+
+
+def test_token_of_a_workspace_its_user_does_not_belong_to_is_refused(client, tenant_a, tenant_b):
+    secret = api_token(tenant_a.owner, tenant_b.workspace, secret="pmd_forged-for-bravo")
+    for path in ("/api/v1/me", "/api/v1/workspaces"):
+        response = client.get(path, headers=bearer(secret))
+        assert response.status_code == 401
+        assert response.get_json()["error"]["code"] == "invalid_token"
+
+
+def test_token_stops_working_when_its_user_leaves_the_workspace(client, tenant_b):
+    secret = tenant_b.colleague_token
+    assert client.get("/api/v1/me", headers=bearer(secret)).status_code == 200
+    db.session.delete(tenant_b.colleague.membership_in(tenant_b.workspace.id))
+    db.session.flush()
+    assert client.get("/api/v1/me", headers=bearer(secret)).status_code == 401
