@@ -13,6 +13,14 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 
+PLATFORM_DEFAULTS = {
+    "PLATFORM_SPF_INCLUDE": "_spf.penguinmails.net",
+    "PLATFORM_BOUNCE_HOST": "bounces.penguinmails.net",
+    "PLATFORM_TRACKING_HOST": "track.penguinmails.net",
+    "PLATFORM_DMARC_RUA": "dmarc-reports@penguinmails.net",
+}
+
+
 class ConfigError(RuntimeError):
     """A configuration value is missing or malformed."""
 
@@ -135,6 +143,9 @@ class Settings:
     dns_nameservers: str
     dns_timeout: float
     dns_lifetime: float
+    platform: dict[str, str]
+    verification_window_hours: int
+    dkim_retiring_days: int
     job_retry_intervals: tuple[int, ...] = field(default=(10, 60, 300))
 
     def as_flask_config(self) -> dict[str, object]:
@@ -165,6 +176,9 @@ class Settings:
             "DNS_NAMESERVERS": self.dns_nameservers,
             "DNS_TIMEOUT": self.dns_timeout,
             "DNS_LIFETIME": self.dns_lifetime,
+            **self.platform,
+            "VERIFICATION_WINDOW_HOURS": self.verification_window_hours,
+            "DKIM_RETIRING_DAYS": self.dkim_retiring_days,
             "JOB_RETRY_INTERVALS": list(self.job_retry_intervals),
             "API_TITLE": "PenguinMails Domains API",
             "API_VERSION": "v1",
@@ -215,5 +229,9 @@ def load_settings(env: dict[str, str] | None = None, instance_path: Path | None 
         dns_nameservers=_nameservers(env),
         dns_timeout=_seconds(env, "DNS_TIMEOUT", 3.0),
         dns_lifetime=_seconds(env, "DNS_LIFETIME", 8.0),
+        # The platform's own names that customers' records point at.
+        platform={name: env.get(name) or default for name, default in PLATFORM_DEFAULTS.items()},
+        verification_window_hours=_int(env, "VERIFICATION_WINDOW_HOURS", 72, minimum=1),
+        dkim_retiring_days=_int(env, "DKIM_RETIRING_DAYS", 7, minimum=0),
         job_retry_intervals=retry_intervals,
     )

@@ -52,3 +52,14 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
         cursor.execute("PRAGMA busy_timeout=15000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+def keystore():
+    """The configured key store (local envelope encryption or Vault), built on first use."""
+    from app.adapters.keystore import keystore_from_config
+
+    store = current_app.extensions.get("keystore")
+    if store is None:
+        store = keystore_from_config(current_app.config)
+        current_app.extensions["keystore"] = store
+    return store

@@ -22,15 +22,18 @@ def get_queue(name: str) -> Queue:
     return Queue(name, connection=redis_connection())
 
 
-def enqueue(func_path: str, *args: object, queue: str = "default", **kwargs: object) -> str:
+def enqueue(func_path: str, *args: object, queue: str = "default", job_id: str | None = None,
+            **kwargs: object) -> str:
     """Enqueue now, with the configured retry back-off; returns the job id."""
     intervals = current_app.config["JOB_RETRY_INTERVALS"]
     retry = Retry(max=len(intervals), interval=intervals) if intervals else None
     job = get_queue(queue).enqueue(
-        func_path, args=args, kwargs=kwargs, retry=retry, failure_ttl=30 * 24 * 3600
+        func_path, args=args, kwargs=kwargs, retry=retry, failure_ttl=30 * 24 * 3600,
+        job_id=job_id,
     )
     return job.id
 
 
-def enqueue_after_commit(func_path: str, *args: object, queue: str = "default", **kwargs: object) -> None:
-    after_commit(lambda: enqueue(func_path, *args, queue=queue, **kwargs))
+def enqueue_after_commit(func_path: str, *args: object, queue: str = "default",
+                         job_id: str | None = None, **kwargs: object) -> None:
+    after_commit(lambda: enqueue(func_path, *args, queue=queue, job_id=job_id, **kwargs))

@@ -136,36 +136,3 @@ def suite_dialect() -> str:
     """The dialect the suite runs on, so process-level tests follow `TEST_DATABASE_URL`."""
     return "sqlite" if TEST_DATABASE_URL.startswith("sqlite") else "postgresql"
 
-
-@pytest.fixture(scope="session", autouse=True)
-def _sqlite_real_transactions(app):
-    """Let SQLAlchemy, not pysqlite, begin SQLite transactions, so savepoints nest.
-
-    pysqlite only sends BEGIN before its first INSERT/UPDATE/DELETE, so the savepoint a test's
-    session opens becomes the outermost transaction and "releasing" it commits for real: rows
-    from one test would leak into the next. This is SQLAlchemy's documented pysqlite recipe,
-    applied to the test engine only.
-    """
-    from sqlalchemy import event
-
-    from app.extensions import db
-
-    with app.app_context():
-        engine = db.engine
-    if engine.dialect.name != "sqlite":
-        yield
-        return
-
-    def no_implicit_begin(dbapi_connection, connection_record):
-        dbapi_connection.isolation_level = None
-
-    def explicit_begin(connection):
-        connection.exec_driver_sql("BEGIN")
-
-    event.listen(engine, "connect", no_implicit_begin)
-    event.listen(engine, "begin", explicit_begin)
-    engine.dispose()  # pooled connections were opened before the listeners existed
-    yield
-    event.remove(engine, "connect", no_implicit_begin)
-    event.remove(engine, "begin", explicit_begin)
-    engine.dispose()
