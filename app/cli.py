@@ -40,6 +40,7 @@ def create_user(email: str, password: str, slug: str, role: str, name: str,
                 platform_admin: bool) -> None:
     """Create a user (or reuse one with that email) and give them a role in a workspace."""
     wanted = Role(role)
+    slug = slug.strip().lower()
     try:
         existing = User.by_email(email)
         user = existing or auth.create_user(email, password, name=name,
