@@ -16,7 +16,7 @@ from flask_migrate import upgrade
 from redis import Redis
 from sqlalchemy import MetaData, text
 
-pytest_plugins = ["tests.dnsserver"]
+pytest_plugins = ["tests.dnsserver", "tests.onboarding"]
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL",
                                    "postgresql://postgres@127.0.0.1:5432/test")

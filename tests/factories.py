@@ -12,6 +12,8 @@ from app.auth.models import ApiToken, User
 from app.auth.passwords import hash_password
 from app.core.clock import utcnow
 from app.core.tokens import digest
+from app.core.dkim import generate_key
+from app.domains.models import DkimKey, Domain, DomainStatus, EmailAccount, KeyState
 from app.extensions import db
 from app.workspaces.models import Invitation, Membership, Workspace
 from app.workspaces.roles import Role
@@ -23,6 +25,12 @@ PASSWORD = "a-long-test-password"
 def _password_hash() -> str:
     # Argon2 is deliberately slow; hashing once per run keeps factories fast.
     return hash_password(PASSWORD)
+
+
+@functools.cache
+def _rsa_public_key() -> str:
+    # RSA key generation takes a while; rows only need a well-formed public key.
+    return generate_key("rsa", 2048).public_key_b64
 
 
 class _Base(SQLAlchemyModelFactory):
@@ -70,6 +78,19 @@ class InvitationFactory(_Base):
     expires_at = factory.LazyFunction(lambda: utcnow() + timedelta(days=7))
 
 
+class DomainFactory(_Base):
+    """A domain as "add domain" leaves it: past step 1, no key (add one where needed)."""
+
+    class Meta:
+        model = Domain
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    fqdn = factory.Sequence(lambda n: f"domain{n}.example")
+    verification_token = factory.Sequence(lambda n: f"pm-verify-{n:032x}")
+    return_path_label = "pm-bounces"
+    setup_step = 2
+
+
 def member(role: Role = Role.OWNER, workspace: Workspace | None = None, **user_fields) -> User:
     """A user with `role` in `workspace` (a new one when not given)."""
     user = UserFactory(**user_fields)
@@ -83,3 +104,27 @@ def api_token(user: User, workspace: Workspace, secret: str = "pmd_test-secret")
     db.session.add(token)
     db.session.flush()
     return secret
+
+
+class EmailAccountFactory(_Base):
+    class Meta:
+        model = EmailAccount
+
+    domain = factory.SubFactory(DomainFactory, status=DomainStatus.VERIFIED)
+    workspace_id = factory.LazyAttribute(lambda account: account.domain.workspace_id)
+    local_part = factory.Sequence(lambda n: f"sender{n}")
+
+
+class DkimKeyFactory(_Base):
+    """A domain's signing key as verification leaves it: active, no private key stored."""
+
+    class Meta:
+        model = DkimKey
+
+    domain = factory.SubFactory(DomainFactory, status=DomainStatus.VERIFIED)
+    workspace_id = factory.LazyAttribute(lambda key: key.domain.workspace_id)
+    selector = "pm1"
+    algorithm = "rsa-2048"
+    state = KeyState.ACTIVE
+    public_key = factory.LazyFunction(_rsa_public_key)
+    activated_at = factory.LazyFunction(utcnow)

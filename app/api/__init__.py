@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
+from app.api.schemas import ErrorResponse
+
 
 class PortalApi(Api):
     """flask-smorest's Api, minus its app-wide HTML-unaware error handler.
@@ -13,6 +15,8 @@ class PortalApi(Api):
     `{"error": {"code", "message"}}` and everything else with an HTML page.
     """
 
+    ERROR_SCHEMA = ErrorResponse  # so the documented error bodies are the ones we send
+
     def _register_error_handlers(self):
         return None
 
@@ -20,6 +24,8 @@ class PortalApi(Api):
 def register_api(app: Flask) -> None:
     from app.api.account import bp as account_bp
     from app.api.docs import bp as docs_bp
+    from app.api.domains import bp as domains_bp
+    from app.api.email_accounts import bp as email_accounts_bp
     from app.extensions import csrf
 
     api = PortalApi(app, spec_kwargs={
@@ -31,7 +37,7 @@ def register_api(app: Flask) -> None:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "An API token."})
     api.spec.options["security"] = [{"bearerAuth": []}]
-    for blueprint in (account_bp,):
+    for blueprint in (account_bp, domains_bp, email_accounts_bp):
         csrf.exempt(blueprint)  # bearer tokens, never cookies: CSRF does not apply
         api.register_blueprint(blueprint)
     app.register_blueprint(docs_bp)

@@ -52,7 +52,7 @@ def _terms(record: str) -> list[str]:
     return terms
 
 
-def _is_modifier(term: str) -> bool:
+def is_modifier(term: str) -> bool:
     """`name=value` with a valid modifier name before any `:` or `/` (RFC 7208 §4.6.1)."""
     name, equals, _ = term.partition("=")
     return (
@@ -63,7 +63,7 @@ def _is_modifier(term: str) -> bool:
     )
 
 
-def _mechanism_parts(term: str) -> tuple[str, str, str]:
+def mechanism_parts(term: str) -> tuple[str, str, str]:
     """(qualifier, lower-case name, argument after `:`) of a mechanism term.
 
     `-ip4:192.0.2.0/24` → ('-', 'ip4', '192.0.2.0/24'); `mx/24` → ('', 'mx', '').
@@ -79,9 +79,9 @@ def _includes(terms: list[str], include_host: str) -> bool:
     """Whether an `include:` of our host is already there; refuse one that would not pass."""
     wanted = _comparable(include_host)
     for term in terms[1:]:
-        if _is_modifier(term):
+        if is_modifier(term):
             continue
-        qualifier, name, argument = _mechanism_parts(term)
+        qualifier, name, argument = mechanism_parts(term)
         if name != "include" or _comparable(argument) != wanted:
             continue
         if qualifier not in PASS_QUALIFIERS:
@@ -99,10 +99,10 @@ def _includes(terms: list[str], include_host: str) -> bool:
 def _insertion_point(terms: list[str]) -> int:
     directives = list(enumerate(terms))[1:]
     for index, term in directives:
-        if not _is_modifier(term) and _mechanism_parts(term)[1] == "all":
+        if not is_modifier(term) and mechanism_parts(term)[1] == "all":
             return index
     for index, term in directives:
-        if _is_modifier(term) and term.partition("=")[0].lower() == "redirect":
+        if is_modifier(term) and term.partition("=")[0].lower() == "redirect":
             return index
     return len(terms)
 

@@ -31,9 +31,10 @@ def job(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        if has_app_context():
-            return _run_unit(func, *args, **kwargs)
-        with _app_for_job().app_context():
+        # A fresh app context per job gives it its own database session, so ending the job's
+        # session never touches a caller's (a test, or a command that runs a job inline).
+        app = current_app._get_current_object() if has_app_context() else _app_for_job()
+        with app.app_context():
             return _run_unit(func, *args, **kwargs)
 
     return run

@@ -18,4 +18,9 @@ class PeriodicJob:
     timeout_seconds: int
 
 
-PERIODIC_JOBS: tuple[PeriodicJob, ...] = ()
+PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
+    PeriodicJob(name="dkim-advance-rotations", func="app.domains.tasks.advance_key_rotations",
+                queue="keys", interval_seconds=600, timeout_seconds=900),
+    PeriodicJob(name="dkim-rotate-due-keys", func="app.domains.tasks.rotate_due_keys",
+                queue="keys", interval_seconds=3600, timeout_seconds=600),
+)

@@ -20,6 +20,8 @@ def register_web(app: Flask) -> None:
     from app.audit.views import bp as audit_bp
     from app.auth.token_views import bp as tokens_bp
     from app.auth.views import bp as auth_bp
+    from app.domains.account_views import bp as accounts_bp
+    from app.domains.views import bp as domains_bp
     from app.health.views import bp as health_bp
     from app.workspaces.views import bp as workspaces_bp
     from app.workspaces.views import workspace_bp
@@ -30,7 +32,8 @@ def register_web(app: Flask) -> None:
 
     # Before any rule is added: every `<int:…>` in a URL is then a row id the database can hold.
     app.url_map.converters["int"] = RowIdConverter
-    for blueprint in (auth_bp, workspaces_bp, workspace_bp, tokens_bp, audit_bp, health_bp):
+    for blueprint in (auth_bp, workspaces_bp, workspace_bp, domains_bp, accounts_bp, tokens_bp,
+                      audit_bp, health_bp):
         app.register_blueprint(blueprint)
     register_admin(app)
 

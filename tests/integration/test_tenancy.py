@@ -7,15 +7,18 @@ day it is added — or the classification test fails until someone says why it i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import combinations
 
 import pytest
 from sqlalchemy import select
 
 from app.auth.models import ApiToken, User
+from app.domains.models import Domain, EmailAccount
 from app.extensions import db
 from app.workspaces.models import Membership, Workspace
 from app.workspaces.roles import Role
-from tests.factories import InvitationFactory, WorkspaceFactory, api_token, member
+from tests.factories import (DkimKeyFactory, EmailAccountFactory, InvitationFactory,
+                             WorkspaceFactory, api_token, member)
 from tests.helpers import login, workspace_rows
 
 # Routes outside the sweep, each with the reason it holds no tenant's data.
@@ -34,7 +37,14 @@ NOT_TENANT_SCOPED = {
     "api_account.me": "scoped by the bearer token (test_api_token_sees_only_its_workspace)",
     "api_account.workspaces": "scoped by the bearer token "
                               "(test_api_lists_only_the_users_workspaces)",
+    "api_domains.list_domains": "scoped by the bearer token "
+                                "(test_api_lists_only_the_tokens_domains)",
+    "api_domains.add_domain": "adds to the bearer token's workspace "
+                              "(test_api_adds_domains_to_the_tokens_workspace_only)",
 }
+# API routes that name an object are swept with a bearer token instead
+# (test_api_another_workspaces_ids_are_not_found_on_every_api_route).
+API_PREFIX = "/api/"
 RQ_DASHBOARD = "rq_dashboard."  # platform admins only: test_rq_dashboard_*
 
 # Placeholder values for the dashboard's own URL arguments.
@@ -43,7 +53,18 @@ RQ_ARGUMENTS = {"instance_number": 0, "job_id": "no-such-job", "queue_name": "ma
                 "filename": "js/dashboard.js"}
 
 # Enough for any form in the portal to pass validation, so a route cannot hide behind a 422.
-FORM = {"name": "Taken over", "email": "intruder@example.com", "role": "owner"}
+FORM = {"name": "taken-over.example", "email": "intruder@example.com", "role": "owner",
+        "local_part": "sweep", "display_name": "Taken over", "daily_limit": "100"}
+# The same for JSON bodies, by API endpoint and method (webargs refuses unknown fields).
+API_BODIES = {
+    ("api_email_accounts.create_account", "POST"): {"local_part": "sweep",
+                                                    "display_name": "Taken over",
+                                                    "daily_limit": 100},
+    ("api_email_accounts.update_account", "PATCH"): {"display_name": "Taken over",
+                                                     "daily_limit": 100, "status": "paused"},
+    ("api_domains.update_domain", "PATCH"): {"dkim_rotation_days": 90},
+    ("api_domains.add_dkim_key", "POST"): {"algorithm": "ed25519"},
+}
 
 
 @dataclass
@@ -62,11 +83,20 @@ def workspace_objects(workspace: Workspace) -> tuple[User, str, dict[str, object
     invitation = InvitationFactory(workspace=workspace)
     secret = api_token(colleague, workspace, secret=f"pmd_{workspace.slug}-{colleague.id}")
     token_id = db.session.scalar(select(ApiToken.id).where(ApiToken.user_id == colleague.id))
+    account = EmailAccountFactory(domain__workspace=workspace)
+    key = DkimKeyFactory(domain=account.domain)  # so the domain's key can rotate
+    # A request may delete these, and SQLite gives a deleted row's id to the next row: a
+    # copy left in this session would then clash with the next domain or account made here.
+    db.session.expunge(account)
+    db.session.expunge(key)
+    db.session.expunge(account.domain)
     return colleague, secret, {
         "slug": workspace.slug,
         "membership_id": colleague.membership_in(workspace.id).id,
         "invitation_id": invitation.id,
         "token_id": token_id,
+        "domain_id": account.domain_id,
+        "account_id": account.id,
     }
 
 
@@ -86,11 +116,31 @@ def tenant_b() -> Tenant:
     return make_tenant("Bravo Confidential")
 
 
+def tenant_rows(workspace: Workspace) -> dict:
+    """workspace_rows() and the workspace's domains and email accounts."""
+    rows = workspace_rows(workspace)
+    rows["domains"] = sorted(db.session.execute(
+        select(Domain.id, Domain.fqdn, Domain.status).where(Domain.workspace_id == workspace.id)))
+    rows["email_accounts"] = sorted(db.session.execute(
+        select(EmailAccount.id, EmailAccount.local_part, EmailAccount.display_name,
+               EmailAccount.daily_limit, EmailAccount.status)
+        .where(EmailAccount.workspace_id == workspace.id)))
+    return rows
+
+
 def swept_rules(app) -> list:
-    """Every rule that names a workspace or an object: all must be tenant-checked."""
+    """Every browser rule that names a workspace or an object: all must be tenant-checked."""
     return sorted((rule for rule in app.url_map.iter_rules()
                    if rule.arguments and rule.endpoint not in NOT_TENANT_SCOPED
-                   and not rule.endpoint.startswith(RQ_DASHBOARD)), key=lambda r: r.rule)
+                   and not rule.endpoint.startswith(RQ_DASHBOARD)
+                   and not rule.rule.startswith(API_PREFIX)), key=lambda r: r.rule)
+
+
+def api_rules(app) -> list:
+    """Every API rule that names an object: the token's workspace must own it."""
+    return sorted((rule for rule in app.url_map.iter_rules()
+                   if rule.arguments and rule.rule.startswith(API_PREFIX)
+                   and rule.endpoint not in NOT_TENANT_SCOPED), key=lambda r: r.rule)
 
 
 def methods_of(rule) -> list[str]:
@@ -108,10 +158,11 @@ def build(rule, values: dict[str, object]) -> str:
 # --- the route inventory -----------------------------------------------------------------
 
 def test_every_route_is_workspace_scoped_or_says_why_not(app):
+    api_swept = {rule.endpoint for rule in api_rules(app)}
     unexplained = sorted(
         f"{rule.rule} ({rule.endpoint})" for rule in app.url_map.iter_rules()
         if "slug" not in rule.arguments and rule.endpoint not in NOT_TENANT_SCOPED
-        and not rule.endpoint.startswith(RQ_DASHBOARD))
+        and not rule.endpoint.startswith(RQ_DASHBOARD) and rule.endpoint not in api_swept)
     assert unexplained == [], (
         "Put these under /w/<slug>/ (workspace_blueprint) or add them to NOT_TENANT_SCOPED "
         "with the reason they hold no tenant's data")
@@ -133,7 +184,7 @@ def test_another_workspace_is_not_found_on_every_route(app, client, tenant_a, te
     tenant_a.owner.is_platform_admin = platform_admin
     db.session.flush()
     login(client, tenant_a.owner)
-    before = workspace_rows(tenant_b.workspace)
+    before = tenant_rows(tenant_b.workspace)
     theirs = tenant_b.url_values
     for rule in swept_rules(app):
         url = build(rule, theirs)
@@ -142,13 +193,13 @@ def test_another_workspace_is_not_found_on_every_route(app, client, tenant_a, te
             assert response.status_code == 404, (method, url, response.status_code)
             html = response.get_data(as_text=True)
             assert tenant_b.workspace.name not in html and tenant_b.colleague.email not in html
-    assert workspace_rows(tenant_b.workspace) == before
+    assert tenant_rows(tenant_b.workspace) == before
 
 
 def test_objects_of_another_workspace_are_not_found_under_your_own(app, client, tenant_a,
                                                                    tenant_b):
     login(client, tenant_a.owner)
-    before = workspace_rows(tenant_b.workspace)
+    before = tenant_rows(tenant_b.workspace)
     mixed = {**tenant_b.url_values, "slug": tenant_a.workspace.slug}
     rules = [rule for rule in swept_rules(app) if rule.arguments - {"slug"}]
     assert rules, "no route takes an object id: this test would prove nothing"
@@ -158,7 +209,7 @@ def test_objects_of_another_workspace_are_not_found_under_your_own(app, client, 
             response = client.open(url, method=method, data=FORM)
             assert response.status_code == 404, (method, url, response.status_code)
             assert tenant_b.colleague.email not in response.get_data(as_text=True)
-    assert workspace_rows(tenant_b.workspace) == before
+    assert tenant_rows(tenant_b.workspace) == before
 
 
 def test_the_swept_urls_do_work_for_your_own_workspace(app, client, tenant_a):
@@ -252,3 +303,69 @@ def test_token_stops_working_when_its_user_leaves_the_workspace(client, tenant_b
     db.session.delete(tenant_b.colleague.membership_in(tenant_b.workspace.id))
     db.session.flush()
     assert client.get("/api/v1/me", headers=bearer(secret)).status_code == 401
+
+
+def test_the_api_sweep_covers_every_api_route_with_an_id(app):
+    swept = {rule.endpoint for rule in api_rules(app)}
+    assert swept >= {"api_domains.get_domain", "api_domains.delete_domain",
+                     "api_domains.dns_records", "api_domains.verify", "api_domains.verification",
+                     "api_domains.dkim_keys", "api_domains.update_domain",
+                     "api_domains.add_dkim_key", "api_domains.rotate_dkim_key",
+                     "api_email_accounts.list_accounts",
+                     "api_email_accounts.create_account", "api_email_accounts.get_account",
+                     "api_email_accounts.update_account", "api_email_accounts.delete_account"}
+
+
+def mixes(rule, ours: dict, theirs: dict) -> list[dict]:
+    """The rule's arguments with one or more of them naming the other tenant's rows: their
+    domain, their account under our domain, and so on."""
+    names = sorted(rule.arguments)
+    return [{**ours, **{name: theirs[name] for name in chosen}}
+            for size in range(1, len(names) + 1) for chosen in combinations(names, size)]
+
+
+def test_api_another_workspaces_ids_are_not_found_on_every_api_route(app, client, tenant_a,
+                                                                     tenant_b):
+    secret = api_token(tenant_a.owner, tenant_a.workspace, secret="pmd_alpha-owner")
+    before = tenant_rows(tenant_b.workspace)
+    for rule in api_rules(app):
+        for values in mixes(rule, tenant_a.url_values, tenant_b.url_values):
+            url = build(rule, values)
+            for method in methods_of(rule):
+                response = client.open(url, method=method,
+                                       json=API_BODIES.get((rule.endpoint, method)),
+                                       headers=bearer(secret))
+                assert response.status_code == 404, (method, url, response.status_code)
+                assert response.get_json()["error"]["code"] == "not_found"
+                assert tenant_b.workspace.name not in response.get_data(as_text=True)
+    assert tenant_rows(tenant_b.workspace) == before
+
+
+def test_api_swept_urls_do_work_with_your_own_ids(app, client, tenant_a):
+    """The control: the API sweep's 404s come from the tenant check, not from broken URLs."""
+    secret = api_token(tenant_a.owner, tenant_a.workspace, secret="pmd_alpha-owner")
+    for rule in api_rules(app):
+        for method in methods_of(rule):
+            _, _, ours = workspace_objects(tenant_a.workspace)  # fresh: a DELETE removes them
+            response = client.open(build(rule, ours), method=method,
+                                   json=API_BODIES.get((rule.endpoint, method)),
+                                   headers=bearer(secret))
+            assert response.status_code in (200, 201, 202, 204), (method, rule.rule,
+                                                                  response.status_code)
+
+
+def test_api_lists_only_the_tokens_domains(client, tenant_a, tenant_b):
+    secret = api_token(tenant_a.owner, tenant_a.workspace, secret="pmd_alpha-owner")
+    response = client.get("/api/v1/domains", headers=bearer(secret))
+    assert response.status_code == 200
+    assert [d["id"] for d in response.get_json()] == [tenant_a.url_values["domain_id"]]
+
+
+def test_api_adds_domains_to_the_tokens_workspace_only(client, tenant_a, tenant_b):
+    secret = api_token(tenant_a.owner, tenant_a.workspace, secret="pmd_alpha-owner")
+    before = tenant_rows(tenant_b.workspace)
+    response = client.post("/api/v1/domains", json={"name": "alpha-new.example"},
+                           headers=bearer(secret))
+    assert response.status_code == 201
+    assert db.session.get(Domain, response.get_json()["id"]).workspace_id == tenant_a.workspace.id
+    assert tenant_rows(tenant_b.workspace) == before

@@ -18,7 +18,8 @@ from app.workspaces import service
 from app.workspaces.actor import Actor
 from app.workspaces.models import Invitation, Membership, Workspace
 from app.workspaces.roles import Role
-from tests.factories import PASSWORD, InvitationFactory, WorkspaceFactory, member
+from tests.factories import (PASSWORD, EmailAccountFactory, InvitationFactory, WorkspaceFactory,
+                             member)
 from tests.helpers import login, workspace_rows
 
 FRAGMENT = {"HX-Request": "true", "HX-Target": "members"}
@@ -533,7 +534,9 @@ def test_viewer_gets_403_from_every_change_and_nothing_changes(client, app, work
     owner = member(Role.OWNER, workspace)
     invitation = InvitationFactory(workspace=workspace)
     viewer = signed_in(client, Role.VIEWER, workspace)
-    ids = {"membership_id": membership_of(owner, workspace).id, "invitation_id": invitation.id}
+    account = EmailAccountFactory(domain__workspace=workspace)
+    ids = {"membership_id": membership_of(owner, workspace).id, "invitation_id": invitation.id,
+           "domain_id": account.domain_id, "account_id": account.id}
     rules = [rule for rule in app.url_map.iter_rules()
              if "slug" in rule.arguments and "POST" in rule.methods
              and rule.endpoint not in VIEWERS_OWN_BUSINESS]
