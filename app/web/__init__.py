@@ -12,7 +12,7 @@ from werkzeug.routing import IntegerConverter
 from app.errors import AppError
 from app.extensions import db, login_manager
 from app.web.errors import register_error_handlers
-from app.web.rendering import HTMX_VARY, Deferred
+from app.web.rendering import HTMX_VARY, Deferred, timestamp
 
 
 def register_web(app: Flask) -> None:
@@ -21,6 +21,7 @@ def register_web(app: Flask) -> None:
     from app.auth.token_views import bp as tokens_bp
     from app.auth.views import bp as auth_bp
     from app.domains.account_views import bp as accounts_bp
+    from app.domains.key_views import bp as dkim_keys_bp
     from app.domains.views import bp as domains_bp
     from app.health.views import bp as health_bp
     from app.workspaces.views import bp as workspaces_bp
@@ -32,8 +33,8 @@ def register_web(app: Flask) -> None:
 
     # Before any rule is added: every `<int:…>` in a URL is then a row id the database can hold.
     app.url_map.converters["int"] = RowIdConverter
-    for blueprint in (auth_bp, workspaces_bp, workspace_bp, domains_bp, accounts_bp, tokens_bp,
-                      audit_bp, health_bp):
+    for blueprint in (auth_bp, workspaces_bp, workspace_bp, domains_bp, accounts_bp, dkim_keys_bp,
+                      tokens_bp, audit_bp, health_bp):
         app.register_blueprint(blueprint)
     register_admin(app)
 
@@ -47,6 +48,8 @@ def register_web(app: Flask) -> None:
         from app.auth.models import User
 
         return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+    app.add_template_filter(timestamp)
 
     @app.context_processor
     def layout_globals():
