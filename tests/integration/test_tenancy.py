@@ -54,7 +54,8 @@ RQ_ARGUMENTS = {"instance_number": 0, "job_id": "no-such-job", "queue_name": "ma
 
 # Enough for any form in the portal to pass validation, so a route cannot hide behind a 422.
 FORM = {"name": "taken-over.example", "email": "intruder@example.com", "role": "owner",
-        "local_part": "sweep", "display_name": "Taken over", "daily_limit": "100"}
+        "local_part": "sweep", "display_name": "Taken over", "daily_limit": "100",
+        "dkim_rotation_days": "90"}
 # The same for JSON bodies, by API endpoint and method (webargs refuses unknown fields).
 API_BODIES = {
     ("api_email_accounts.create_account", "POST"): {"local_part": "sweep",
@@ -173,7 +174,8 @@ def test_the_sweep_covers_every_workspace_route(app):
     assert swept >= {"workspace.overview", "workspace.members", "workspace.invite",
                      "workspace.change_role", "workspace.remove_member",
                      "workspace.revoke_invitation", "workspace.settings", "tokens.index",
-                     "tokens.create", "tokens.revoke", "audit.index"}
+                     "tokens.create", "tokens.revoke", "audit.index", "dkim_keys.index",
+                     "dkim_keys.rotate", "dkim_keys.cadence"}
 
 
 # --- the sweep ---------------------------------------------------------------------------
