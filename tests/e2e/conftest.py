@@ -4,7 +4,9 @@ The server is a separate process, so the root conftest's rolled-back transaction
 reach it: the browser tests get their own database (`pm_e2e_<random>` next to
 `TEST_DATABASE_URL`, or a temporary SQLite file), migrated and seeded through the same
 `flask` commands an operator uses. Server, browser and database live as long as this
-package's tests run, and are gone before the rest of the suite goes on.
+package's tests run, and are gone before the rest of the suite goes on. Tests of background
+work add an RQ worker process (`python worker.py`, as deployed) on the same database, Redis,
+instance folder and secret key, asking only the test's DNS server.
 
 Chromium is Debian's `/usr/bin/chromium`; no browser is ever downloaded. Without it the
 tests skip on a developer machine and fail in CI (`CI=true`), where `.ci/run` installs it.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +34,8 @@ from urllib.parse import urlsplit
 import pytest
 from gunicorn.config import KNOWN_SETTINGS
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from redis import Redis
+from rq import Worker
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -50,6 +55,8 @@ CHROMIUM_ARGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
 SERVER_START_SECONDS = 30
+WORKER_START_SECONDS = 30
+STOP_SECONDS = 10
 PASSWORD = "e2e-password-0123456789"
 
 
@@ -63,6 +70,14 @@ class Portal:
     email: str = "alice@example.com"
     password: str = PASSWORD
     beta_owner_email: str = "bob@example.com"
+
+
+@dataclass(frozen=True)
+class WorkerProcess:
+    """A running `python worker.py` on every queue; its DNS is the test's DNS server only."""
+
+    pid: int
+    log_path: Path
 
 
 @dataclass
@@ -265,3 +280,56 @@ def page(request, browser, portal, tmp_path) -> Iterator[Page]:
         context.close()
     assert page_watch.blocked_requests == [], "the page tried to leave the portal"
     assert page_watch.console_errors == [], "the page logged errors"
+
+
+def _wait_until_registered(worker: subprocess.Popen, log_path: Path) -> None:
+    """Until RQ lists the worker: then it listens on its queues, with the scheduler on."""
+    deadline = time.monotonic() + WORKER_START_SECONDS
+    with Redis.from_url(TEST_REDIS_URL) as connection:
+        while time.monotonic() < deadline:
+            if worker.poll() is not None:
+                pytest.fail(f"worker.py exited with code {worker.returncode}:\n{_tail(log_path)}",
+                            pytrace=False)
+            if any(registered.pid == worker.pid for registered in Worker.all(connection)):
+                return
+            time.sleep(0.2)
+    pytest.fail(f"worker.py did not register with RQ within {WORKER_START_SECONDS}s:\n"
+                f"{_tail(log_path)}", pytrace=False)
+
+
+def _stop_worker(worker: subprocess.Popen) -> None:
+    # SIGTERM is RQ's warm shutdown: the job in hand finishes, the scheduler process stops.
+    # Whatever outlives it (a stuck work-horse) goes with the process group it was started in.
+    worker.terminate()
+    try:
+        worker.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+    try:
+        os.killpg(worker.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture
+def worker_process(request, portal, portal_env, dns_server, redis_client,
+                   tmp_path) -> Iterator[WorkerProcess]:
+    """An RQ worker process for one test, started after the test's Redis flush.
+
+    It shares the portal's database, Redis, instance folder (the key store's master key lives
+    there) and secret key, and resolves every name through `dns_server`.
+    """
+    log_path = tmp_path / "worker.log"
+    env = {**portal_env, "PUBLIC_URL": portal.base_url,
+           "DNS_NAMESERVERS": dns_server.nameserver, "DNS_TIMEOUT": "0.5", "DNS_LIFETIME": "2"}
+    with log_path.open("w") as log:
+        worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_until_registered(worker, log_path)
+        yield WorkerProcess(pid=worker.pid, log_path=log_path)
+        if request.node.stash.get(_CALL_FAILED, False):
+            print(f"worker log:\n{_tail(log_path)}")
+    finally:
+        _stop_worker(worker)
