@@ -72,7 +72,7 @@ def _first_admin() -> tuple[str, str] | None:
 
     if db.session.scalar(select(func.count()).select_from(User)):
         return None
-    email = "admin@penguinmails.localhost"
+    email = "admin@penguinmails.example"
     password = secrets.token_urlsafe(12)
     user = auth.create_user(email, password, name="Administrator", platform_admin=True)
     workspaces.create_workspace(user, "Default workspace", "default", via="cli")

@@ -208,3 +208,14 @@ def test_demo_seed_creates_the_demo_teams_and_is_idempotent(cli):
     second = cli("demo", "seed")
     assert second.exit_code == 0, second.output
     assert counts() == after_first
+
+
+def test_the_first_start_creates_a_platform_admin_once(app):
+    from app.auth.models import User
+    from app.portal import _first_admin
+
+    email, password = _first_admin()
+    admin = User.by_email(email)
+    assert admin.is_platform_admin and admin.workspaces()
+    assert len(password) >= 12
+    assert _first_admin() is None, "an existing account means no new admin"
