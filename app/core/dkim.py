@@ -216,7 +216,7 @@ def parse_dkim_record(txt: str | bytes | Sequence[str | bytes]) -> DkimRecord:
     paste it from their DNS host; the strings are unquoted and concatenated (RFC 6376
     §3.6.2.2) before the tag-list is read.
     """
-    value = _txt_value(txt)
+    value = txt_value(txt)
     if not value.strip():
         raise DkimSyntaxError("The TXT record is empty.",
                               fix="Publish the DKIM record value from the DNS instructions.")
@@ -273,7 +273,7 @@ def parse_tag_list(value: str) -> dict[str, str]:
     return tags
 
 
-def _txt_value(txt: str | bytes | Sequence[str | bytes]) -> str:
+def txt_value(txt: str | bytes | Sequence[str | bytes]) -> str:
     if isinstance(txt, (str, bytes)):
         text = _ascii(txt)
         stripped = text.strip()
