@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from app.audit import service as audit
 from app.core.clock import utcnow
@@ -49,6 +50,19 @@ def _rotating(domain: Domain) -> bool:
                for k in domain.keys)
 
 
+def _insert_key(domain: Domain, algorithm: str) -> DkimKey:
+    """A new key row under the next selector; two requests racing for it get a clear 409."""
+    key = DkimKey(workspace_id=domain.workspace_id, domain_id=domain.id,
+                  selector=next_selector(domain), algorithm=algorithm)
+    try:
+        with db.session.begin_nested():
+            db.session.add(key)
+    except IntegrityError:
+        raise Conflict("Another key change for this domain was just started; reload the page.",
+                       code="key_change_in_progress") from None
+    return key
+
+
 def start_rotation(actor: Actor, domain: Domain) -> DkimKey:
     """Create the next key under a new selector; it signs only once DNS serves it."""
     actor.require_write()
@@ -59,10 +73,7 @@ def start_rotation(actor: Actor, domain: Domain) -> DkimKey:
     if _rotating(domain):
         raise Conflict("A rotation is already under way: publish the new key's record and it "
                        "takes over once every nameserver serves it.", code="rotation_in_progress")
-    key = DkimKey(workspace_id=domain.workspace_id, domain_id=domain.id,
-                  selector=next_selector(domain), algorithm=active.algorithm)
-    db.session.add(key)
-    db.session.flush()
+    key = _insert_key(domain, active.algorithm)
     audit.record(actor, "dkim_key.rotation_started", "dkim_key", key.id,
                  before=key_snapshot(active), after=key_snapshot(key))
     enqueue_after_commit("app.domains.tasks.generate_dkim_key", key.id, queue="keys")
@@ -97,10 +108,7 @@ def add_dual_signing_key(actor: Actor, domain: Domain, algorithm: str) -> DkimKe
         raise Conflict(f"{domain.fqdn} already has an Ed25519 key (selector {existing.selector}, "
                        f"{existing.state.value}); one signs beside the RSA key, a second would "
                        "add nothing.", code="ed25519_key_exists")
-    key = DkimKey(workspace_id=domain.workspace_id, domain_id=domain.id,
-                  selector=next_selector(domain), algorithm=DUAL_SIGNING_ALGORITHM)
-    db.session.add(key)
-    db.session.flush()
+    key = _insert_key(domain, DUAL_SIGNING_ALGORITHM)
     audit.record(actor, "dkim_key.added", "dkim_key", key.id, after=key_snapshot(key))
     enqueue_after_commit("app.domains.tasks.generate_dkim_key", key.id, queue="keys")
     return key

@@ -128,3 +128,11 @@ def test_the_cadence_starts_rotations_when_the_key_is_old_enough(owner, verified
 def test_a_cadence_out_of_range_is_refused(owner, verified, days):
     with pytest.raises(ValidationFailed):
         rotation.set_rotation_cadence(owner, verified, days)
+
+
+def test_a_selector_taken_meanwhile_is_a_conflict_not_a_crash(owner, verified, monkeypatch):
+    monkeypatch.setattr(rotation, "next_selector", lambda domain: "pm1")  # as if a racer won
+    with pytest.raises(Conflict) as refused:
+        rotation.start_rotation(owner, db.session.get(Domain, verified.id))
+    assert refused.value.code == "key_change_in_progress"
+    assert keys_by_selector(verified)["pm1"].state == KeyState.ACTIVE
