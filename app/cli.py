@@ -101,7 +101,8 @@ def create_token(email: str, slug: str, name: str) -> None:
 
 def register_cli(app: Flask) -> None:
     from app.demo import demo_cli
+    from app.monitoring.cli import dns_cli
     from app.portal import portal_cli
 
-    for group in (users_cli, tokens_cli, demo_cli, portal_cli):
+    for group in (users_cli, tokens_cli, demo_cli, portal_cli, dns_cli):
         app.cli.add_command(group)
