@@ -100,7 +100,11 @@ def up(host: str, port: int, web_workers: int) -> None:
                                  # keep it with this instance so two portals never share it.
                                  "--control-socket", str(instance / "gunicorn.ctl"),
                                  "wsgi:app"], env=env),
-        "worker": subprocess.Popen([python, "worker.py"], env=env),
+        "worker": subprocess.Popen([python, "worker.py", "--queues", "mail,default,dns"],
+                                   env=env),
+        # Key generation is short CPU-bound work: no fork per job (see bench/results/keygen.md).
+        "key-worker": subprocess.Popen([python, "worker.py", "--queues", "keys",
+                                       "--worker-class", "simple"], env=env),
         "cron": subprocess.Popen([python, "worker.py", "--cron"], env=env),
     }
     if private_redis:
