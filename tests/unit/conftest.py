@@ -13,3 +13,18 @@ def _transaction():
 @pytest.fixture(autouse=True)
 def redis_client():
     yield None
+
+
+@pytest.fixture(scope="session")
+def key():
+    """An RSA-2048 DKIM key; generating one costs tens of milliseconds, so share it."""
+    from app.core.dkim import generate_key
+
+    return generate_key()
+
+
+@pytest.fixture(scope="session")
+def other_key():
+    from app.core.dkim import generate_key
+
+    return generate_key()

@@ -16,14 +16,6 @@ from app.core.findings import FINDING_KINDS
 HOST = "pm1._domainkey.example.com"
 
 
-@pytest.fixture(scope="module")
-def key():
-    return generate_key()
-
-
-@pytest.fixture(scope="module")
-def other_key():
-    return generate_key()
 
 
 @pytest.fixture(scope="module")

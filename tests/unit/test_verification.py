@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.dkim import generate_key
 from app.core.records import (
     DkimKeyRecord,
     Purpose,
@@ -30,14 +29,6 @@ PLATFORM = "_spf.penguinmails.test"
 TOKEN = "pmv-3f9a1c"
 
 
-@pytest.fixture(scope="module")
-def key():
-    return generate_key()
-
-
-@pytest.fixture(scope="module")
-def other_key():
-    return generate_key()
 
 
 def settings(key, **overrides) -> RecordSettings:
