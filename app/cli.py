@@ -24,10 +24,6 @@ def _fail(error: AppError) -> None:
     raise click.ClickException(error.message)
 
 
-def _system_actor(workspace: Workspace) -> Actor:
-    return Actor(user=None, workspace=workspace, role=Role.OWNER, via="cli")
-
-
 @users_cli.command("create")
 @click.option("--email", required=True)
 @click.option("--password", required=True, help="At least 10 characters.")
@@ -54,8 +50,8 @@ def create_user(email: str, password: str, slug: str, role: str, name: str,
                     "owner (use --role owner).")
             workspaces.create_workspace(user, slug, slug, via="cli")
         else:
-            membership = workspaces.add_member(_system_actor(workspace), user, wanted)
-            workspaces.change_role(_system_actor(workspace), membership.id, wanted)
+            membership = workspaces.add_member(Actor.system(workspace, "cli"), user, wanted)
+            workspaces.change_role(Actor.system(workspace, "cli"), membership.id, wanted)
     except AppError as error:
         _fail(error)
     commit()

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime
+import enum
+
+from sqlalchemy import DateTime, Enum
 from sqlalchemy.types import TypeDecorator
+
+
+def string_enum(cls: type[enum.Enum], name: str) -> Enum:
+    """An enum stored as its values in a short VARCHAR (no native DB type to migrate)."""
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e], native_enum=False,
+                length=16, validate_strings=True)
 
 
 class UtcDateTime(TypeDecorator):

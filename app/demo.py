@@ -37,7 +37,7 @@ def seed() -> None:
             if workspace is None:
                 workspace = workspaces.create_workspace(user, name, slug, via="cli")
                 continue
-            system = Actor(user=None, workspace=workspace, role=Role.OWNER, via="cli")
+            system = Actor.system(workspace, "cli")
             membership = workspaces.add_member(system, user, role)
             if membership.role != role and membership.role != Role.OWNER:
                 workspaces.change_role(system, membership.id, role)

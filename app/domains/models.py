@@ -5,18 +5,13 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, UniqueConstraint, select
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.clock import utcnow
-from app.db_types import UtcDateTime
+from app.db_types import UtcDateTime, string_enum
 from app.errors import NotFound
 from app.extensions import db
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e], native_enum=False,
-                length=16, validate_strings=True)
 
 
 class DomainStatus(str, enum.Enum):
@@ -48,7 +43,7 @@ class Domain(db.Model):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"),
                                                   index=True)
     fqdn: Mapped[str] = mapped_column(String(253))
-    status: Mapped[DomainStatus] = mapped_column(_enum(DomainStatus, "domain_status"),
+    status: Mapped[DomainStatus] = mapped_column(string_enum(DomainStatus, "domain_status"),
                                                  default=DomainStatus.PENDING)
     verification_token: Mapped[str] = mapped_column(String(64))
     dmarc_policy: Mapped[str] = mapped_column(String(16), default="none")
@@ -92,7 +87,7 @@ class DkimKey(db.Model):
     selector: Mapped[str] = mapped_column(String(63))
     algorithm: Mapped[str] = mapped_column(String(16), default="rsa-2048")
     region: Mapped[str | None] = mapped_column(String(32))
-    state: Mapped[KeyState] = mapped_column(_enum(KeyState, "dkim_key_state"),
+    state: Mapped[KeyState] = mapped_column(string_enum(KeyState, "dkim_key_state"),
                                             default=KeyState.GENERATING)
     public_key: Mapped[str | None] = mapped_column(String(1400))
     private_key_ref: Mapped[str | None] = mapped_column(String(200))

@@ -37,7 +37,7 @@ def resolver_from_config() -> Resolver:
 
 
 def _system_actor(domain: Domain) -> Actor:
-    return Actor(user=None, workspace=domain.workspace, role=Role.OWNER, via="job")
+    return Actor.system(domain.workspace, "job")
 
 
 @job

@@ -21,6 +21,11 @@ class Actor:
     ip: str | None = None
     via: str = "web"
 
+    @classmethod
+    def system(cls, workspace: "Workspace", via: str) -> "Actor":
+        """The platform itself (a CLI command, a job), acting with owner rights."""
+        return cls(user=None, workspace=workspace, role=Role.OWNER, via=via)
+
     @property
     def label(self) -> str:
         return self.user.email if self.user else f"system ({self.via})"

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint, select
+from sqlalchemy import ForeignKey, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.clock import utcnow
-from app.db_types import UtcDateTime
+from app.db_types import UtcDateTime, string_enum
 from app.extensions import db
 from app.workspaces.roles import Role
 
-ROLE_ENUM = Enum(Role, name="workspace_role", values_callable=lambda e: [r.value for r in e],
-                 native_enum=False, length=16, validate_strings=True)
+ROLE_ENUM = string_enum(Role, "workspace_role")
 
 
 class Workspace(db.Model):
