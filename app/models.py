@@ -2,8 +2,17 @@
 
 from app.audit.models import AuditEvent
 from app.auth.models import ApiToken, User
-from app.domains.models import DkimKey, DnsSnapshot, Domain, EmailAccount
+from app.domains.models import DkimKey, DnsSnapshot, Domain, DomainTag, EmailAccount
+from app.monitoring.models import (
+    Alert,
+    AlertChannel,
+    AlertDelivery,
+    DomainFinding,
+    DomainHealth,
+    HealthSnapshot,
+)
 from app.workspaces.models import Invitation, Membership, Workspace
 
-__all__ = ["ApiToken", "AuditEvent", "DkimKey", "DnsSnapshot", "Domain", "EmailAccount",
-           "Invitation", "Membership", "User", "Workspace"]
+__all__ = ["Alert", "AlertChannel", "AlertDelivery", "ApiToken", "AuditEvent", "DkimKey",
+           "DnsSnapshot", "Domain", "DomainFinding", "DomainHealth", "DomainTag", "EmailAccount",
+           "HealthSnapshot", "Invitation", "Membership", "User", "Workspace"]

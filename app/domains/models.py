@@ -119,6 +119,18 @@ class DnsSnapshot(db.Model):
     results: Mapped[list] = mapped_column(JSON)
 
 
+class DomainTag(db.Model):
+    """A free-form label on a domain (team, client, campaign) to filter lists by."""
+
+    __tablename__ = "domain_tags"
+    __table_args__ = (Index("ix_domain_tags_workspace_tag", "workspace_id", "tag"),)
+
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    tag: Mapped[str] = mapped_column(String(50), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+
+
 class EmailAccount(db.Model):
     """A sending identity (local part) under a verified domain."""
 

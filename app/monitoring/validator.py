@@ -42,6 +42,9 @@ class ValidationReport:
     findings: list[Finding]
     health: HealthScore
     checked_at: datetime
+    # What DNS served for each name asked, `"<name> <TYPE>" -> sorted values` ([] for NXDOMAIN /
+    # NODATA; failed lookups are left out): the drift monitor compares these between sweeps.
+    records: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """The issue's JSON shape, plus the band and when the check ran."""
@@ -77,7 +80,8 @@ def validate_domain(domain: str, resolver: Resolver, *,
         *_dmarc_findings(domain, lookups, return_path_host, dkim_domain),
     ]
     findings += lookups.failure_findings()
-    return ValidationReport(domain, findings, score(findings), datetime.now(UTC))
+    return ValidationReport(domain, findings, score(findings), datetime.now(UTC),
+                            lookups.observed_records())
 
 
 # --- DNS ------------------------------------------------------------------------------------
@@ -123,6 +127,15 @@ class _Lookups:
             raise spf.DnsTemporaryError(f"{found.status}: {found.detail or found.server}",
                                         code=_failure_code(found))
         return found
+
+    def observed_records(self) -> dict[str, list[str]]:
+        """Every successful answer as `"<name> <TYPE>" -> sorted values`; TXT values joined."""
+        observed = {}
+        for (name, rdtype), found in sorted(self.answers.items()):
+            if not found.failed:
+                values = found.txt_values() if rdtype == "TXT" else found.records
+                observed[f"{name} {rdtype}"] = sorted(values)
+        return observed
 
     def failure_findings(self) -> list[Finding]:
         return [_failure_finding(found) for found in self.failures.values()]
