@@ -6,6 +6,7 @@ message naming the variable, instead of failing later in a request.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -61,6 +62,23 @@ def _seconds(env: dict[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise ConfigError(f"{name} must be more than 0 seconds, got {raw!r}")
     return value
+
+
+def _csv(env: dict[str, str], name: str, default: str) -> tuple[str, ...]:
+    """Comma-separated values, blanks dropped; an unset variable takes `default`."""
+    raw = env.get(name)
+    return tuple(part.strip() for part in (default if raw is None else raw).split(",")
+                 if part.strip())
+
+
+def _ip_list(env: dict[str, str], name: str) -> tuple[str, ...]:
+    addresses = []
+    for part in _csv(env, name, ""):
+        try:
+            addresses.append(str(ipaddress.ip_address(part)))
+        except ValueError:
+            raise ConfigError(f"{name} must be comma-separated IP addresses, got {part!r}") from None
+    return tuple(addresses)
 
 
 def _nameservers(env: dict[str, str]) -> str:
@@ -147,6 +165,8 @@ class Settings:
     verification_window_hours: int
     dkim_retiring_days: int
     job_retry_intervals: tuple[int, ...] = field(default=(10, 60, 300))
+    monitoring: dict[str, object] = field(default_factory=dict)
+    tracking: dict[str, object] = field(default_factory=dict)
 
     def as_flask_config(self) -> dict[str, object]:
         return {
@@ -180,6 +200,8 @@ class Settings:
             "VERIFICATION_WINDOW_HOURS": self.verification_window_hours,
             "DKIM_RETIRING_DAYS": self.dkim_retiring_days,
             "JOB_RETRY_INTERVALS": list(self.job_retry_intervals),
+            **self.monitoring,
+            **self.tracking,
             "API_TITLE": "PenguinMails Domains API",
             "API_VERSION": "v1",
             "OPENAPI_VERSION": "3.0.3",
@@ -234,4 +256,47 @@ def load_settings(env: dict[str, str] | None = None, instance_path: Path | None 
         verification_window_hours=_int(env, "VERIFICATION_WINDOW_HOURS", 72, minimum=1),
         dkim_retiring_days=_int(env, "DKIM_RETIRING_DAYS", 7, minimum=0),
         job_retry_intervals=retry_intervals,
+        monitoring=_monitoring_settings(env),
+        tracking=_tracking_settings(env),
     )
+
+
+def _retry_list(env: dict[str, str], name: str, default: str) -> list[int]:
+    values = _csv(env, name, default)
+    if not all(value.isdigit() for value in values):
+        raise ConfigError(f"{name} must be comma-separated whole seconds, got {env.get(name)!r}")
+    return [int(value) for value in values]
+
+
+def _monitoring_settings(env: dict[str, str]) -> dict[str, object]:
+    """The DNS health monitor: what the validator expects, how often sweeps run, alerting."""
+    return {
+        # Our outbound MTAs' addresses: SPF must pass for them, IP blacklists are asked for them.
+        "PLATFORM_SENDING_IPS": list(_ip_list(env, "PLATFORM_SENDING_IPS")),
+        # DNSBL zones: domain lists are asked for each customer domain, IP lists for our IPs.
+        "DNSBL_DOMAIN_LISTS": list(_csv(env, "DNSBL_DOMAIN_LISTS", "dbl.spamhaus.org")),
+        "DNSBL_IP_LISTS": list(_csv(env, "DNSBL_IP_LISTS",
+                                    "zen.spamhaus.org,bl.spamcop.net,b.barracudacentral.org")),
+        "HEALTH_SWEEP_MINUTES": _int(env, "HEALTH_SWEEP_MINUTES", 15, minimum=1),
+        "HEALTH_SWEEP_CONCURRENCY": _int(env, "HEALTH_SWEEP_CONCURRENCY", 100, minimum=1),
+        # Webhooks to private/loopback addresses are refused (SSRF) unless the platform allows.
+        "WEBHOOK_ALLOW_PRIVATE": _bool(env, "WEBHOOK_ALLOW_PRIVATE", False),
+        "WEBHOOK_TIMEOUT": _seconds(env, "WEBHOOK_TIMEOUT", 10.0),
+        "ALERT_RETRY_INTERVALS": _retry_list(env, "ALERT_RETRY_INTERVALS", "30,120,600,3600"),
+    }
+
+
+def _tracking_settings(env: dict[str, str]) -> dict[str, object]:
+    """Custom tracking hosts and their certificates (any RFC 8555 CA)."""
+    return {
+        "ACME_DIRECTORY_URL": env.get(
+            "ACME_DIRECTORY_URL", "https://acme-staging-v02.api.letsencrypt.org/directory"),
+        "ACME_CONTACT_EMAIL": env.get("ACME_CONTACT_EMAIL", ""),
+        # A CA bundle to trust the ACME server's own TLS with (pebble's test CA); "" = system.
+        "ACME_CA_BUNDLE": env.get("ACME_CA_BUNDLE", ""),
+        # CAA issuer names of our CA: a CAA record that lists none of them forbids issuance.
+        "ACME_CAA_IDENTITIES": list(_csv(env, "ACME_CAA_IDENTITIES", "letsencrypt.org")),
+        "TRACKING_RENEW_DAYS": _int(env, "TRACKING_RENEW_DAYS", 30, minimum=1),
+        "TRACKING_ALERT_DAYS": _int(env, "TRACKING_ALERT_DAYS", 14, minimum=1),
+        "ACME_RETRY_INTERVALS": _retry_list(env, "ACME_RETRY_INTERVALS", "300,1800,7200,21600"),
+    }
