@@ -16,6 +16,7 @@ import os
 import pkgutil
 import sys
 
+from flask import current_app
 from rq import Queue, SimpleWorker, Worker
 from rq.cron import CronScheduler
 from sqlalchemy.orm import configure_mappers
@@ -41,7 +42,8 @@ def run_cron() -> None:
     scheduler = CronScheduler(connection=redis_connection(), name="penguinmails-cron")
     for periodic in PERIODIC_JOBS:
         scheduler.register(_resolve(periodic.func), periodic.queue, name=periodic.name,
-                           interval=periodic.interval_seconds, job_timeout=periodic.timeout_seconds)
+                           interval=periodic.interval(current_app.config),
+                           job_timeout=periodic.timeout_seconds)
     scheduler.start()
 
 

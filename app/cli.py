@@ -99,6 +99,7 @@ def register_cli(app: Flask) -> None:
     from app.demo import demo_cli
     from app.monitoring.cli import dns_cli
     from app.portal import portal_cli
+    from app.tracking.cli import tracking_cli
 
-    for group in (users_cli, tokens_cli, demo_cli, portal_cli, dns_cli):
+    for group in (users_cli, tokens_cli, demo_cli, portal_cli, dns_cli, tracking_cli):
         app.cli.add_command(group)

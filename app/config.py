@@ -298,5 +298,7 @@ def _tracking_settings(env: dict[str, str]) -> dict[str, object]:
         "ACME_CAA_IDENTITIES": list(_csv(env, "ACME_CAA_IDENTITIES", "letsencrypt.org")),
         "TRACKING_RENEW_DAYS": _int(env, "TRACKING_RENEW_DAYS", 30, minimum=1),
         "TRACKING_ALERT_DAYS": _int(env, "TRACKING_ALERT_DAYS", 14, minimum=1),
+        # One order's deadline for the CA to validate the challenge and issue.
+        "ACME_ORDER_SECONDS": _int(env, "ACME_ORDER_SECONDS", 90, minimum=5),
         "ACME_RETRY_INTERVALS": _retry_list(env, "ACME_RETRY_INTERVALS", "300,1800,7200,21600"),
     }

@@ -4,9 +4,11 @@ Zones come as zone-file text or dicts and can be edited while the server runs, s
 "publish" a record and then check it. Answers follow RFC 1034 §4.3.2 for an authoritative-only
 server: AA on answers, NXDOMAIN vs NODATA with the SOA for negative caching (RFC 2308),
 CNAMEs chased inside their own zone, referrals (with glue) for delegated sub-zones, and TC on
-UDP answers that do not fit the client's size (512 bytes without EDNS), so clients exercise
-their TCP fallback. `fail()` makes names (or everything) misbehave: SERVFAIL, REFUSED, no
-answer at all, or lame (a non-authoritative empty answer).
+UDP answers that do not fit the client's size (512 bytes without EDNS, or `max_udp_size`),
+so clients exercise their TCP fallback. `fail()` makes names (or everything) misbehave:
+SERVFAIL, REFUSED, no answer at all, or lame (a non-authoritative empty answer).
+`set_beside_cname()` plants data at a name that also has a CNAME, which real DNS hosts
+sometimes serve although RFC 2181 §10.1 forbids it.
 
 Several servers can run at once, e.g. one zone's nameservers on 127.0.0.1, 127.0.0.2 and
 127.0.0.3 (the whole 127/8 is loopback on Linux) with the same port.
@@ -53,7 +55,12 @@ class DnsTestServer:
         self._failures: dict[dns.name.Name | None, str] = {}
         self._servers: list[socketserver.BaseServer] = []
         self._threads: list[threading.Thread] = []
+        # Data served at a name beside its CNAME: (name, rdtype) -> rdataset.
+        self._beside_cname: dict[tuple[dns.name.Name, int], dns.rdataset.Rdataset] = {}
         self.queries: list[tuple[str, str, str]] = []  # (name, type, "udp" or "tcp") as they came
+        # Truncate UDP answers above this (TC set) even when the client offers more with EDNS;
+        # 512 is the floor, as in dnspython's rendering.
+        self.max_udp_size: int | None = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -110,6 +117,16 @@ class DnsTestServer:
             else:
                 zone.delete_rdataset(owner, rdtype)
 
+    def set_beside_cname(self, name: str, rdtype: str, values: object, ttl: int = 300) -> None:
+        """Serve an RRset at `name` although it has a CNAME (a zone holds one or the other):
+        a query for that type gets it directly, as from a DNS host that lets both in."""
+        owner = dns.name.from_text(name)
+        scratch = dns.zone.Zone(dns.name.root, relativize=False)
+        self._put(scratch, owner, rdtype, values, ttl, origin=dns.name.root)
+        with self._lock:
+            self._beside_cname[(owner, dns.rdatatype.from_text(rdtype))] = \
+                scratch.get_rdataset(owner, rdtype)
+
     def fail(self, name: str | None, mode: str | None) -> None:
         """Make a name and everything below it (or every query, for None) misbehave.
 
@@ -165,6 +182,8 @@ class DnsTestServer:
         if transport == "tcp":
             return response.to_wire(max_size=65535)
         limit = 512 if query.edns < 0 else max(512, query.payload)
+        if self.max_udp_size is not None:
+            limit = min(limit, self.max_udp_size)
         return response.to_wire(max_size=limit, prefer_truncation=True)
 
     def _failure_for(self, name: dns.name.Name) -> str | None:
@@ -197,7 +216,7 @@ class DnsTestServer:
                     response.set_rcode(dns.rcode.NXDOMAIN)  # RFC 6604: the last name's rcode
                 _add_soa(zone, response)
                 return
-            rdataset = node.get_rdataset(IN, qtype)
+            rdataset = node.get_rdataset(IN, qtype) or self._beside_cname.get((name, qtype))
             if rdataset is not None:
                 response.answer.append(_rrset(name, rdataset))
                 return

@@ -1,8 +1,10 @@
 """DNS lookups as values: the resolver behind the verification jobs and the validator.
 
 Every outcome (records, NXDOMAIN, NODATA, timeout, SERVFAIL, REFUSED, a lame server) comes
-back as an `Answer`, so a failed lookup is never mistaken for a missing record. The API is
-synchronous, as RQ jobs are; asking several nameservers at once uses a few threads.
+back as an `Answer`, so a failed lookup is never mistaken for a missing record. `Resolver`
+is synchronous, as RQ jobs are; `AsyncResolver` runs the very same lookup logic on asyncio
+for sweeps of many domains at once (the logic yields its I/O; each class only exchanges
+messages).
 
 Where queries go:
 
@@ -21,13 +23,18 @@ Where queries go:
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import secrets
+import socket
 import time
-from collections.abc import Callable, Iterable, Sequence
+import weakref
+from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
+import dns.asyncquery
 import dns.exception
 import dns.flags
 import dns.message
@@ -167,8 +174,31 @@ class _Reply:
     detail: str = ""
 
 
-class Resolver:
-    """Thread-safe and stateless between calls; build one per job or share one."""
+@dataclass(frozen=True)
+class _Exchange:
+    """One request to one server: the only I/O the lookup logic asks its driver to do."""
+
+    server: Nameserver
+    request: dns.message.Message
+    timeout: float
+    recursive: bool
+
+
+@dataclass(frozen=True)
+class _Together:
+    """Lookups to run side by side; the driver sends back their results in order."""
+
+    lookups: list[Generator[Any, Any, Any]]
+
+
+# A lookup as a generator: it yields _Exchange / _Together and gets back _Reply / results.
+Steps = Generator[Any, Any, T]
+
+
+class _Resolution:
+    """How a lookup proceeds (CNAME chains, referrals, retries, failover, classification),
+    written once as generators that yield their I/O, so the blocking `Resolver` and the
+    asyncio `AsyncResolver` share every rule and differ only in how they exchange messages."""
 
     def __init__(self, config: DnsConfig | None = None):
         self.config = config or DnsConfig()
@@ -176,45 +206,37 @@ class Resolver:
         self._pinned = pinned or None
         self._recursive = pinned or _system_nameservers()
 
-    def query(self, name: str, rdtype: str) -> Answer:
-        """Look a name up through the resolver, following CNAMEs and delegations."""
+    def _query(self, name: str, rdtype: str) -> Steps[Answer]:
         return self._lookup(name, rdtype, self._recursive, recursive=True, budget=self._budget())
 
-    def txt(self, name: str) -> Answer:
-        return self.query(name, "TXT")
-
-    def zone_apex(self, name: str) -> str | None:
-        """The apex of the zone holding `name` (which need not exist); None if DNS fails."""
+    def _zone_apex_of(self, name: str) -> Steps[str | None]:
         return self._zone_apex(name, self._budget())
 
-    def authoritative_nameservers(self, name: str) -> list[Nameserver]:
-        """The nameservers of the zone holding `name`; empty when they cannot be found."""
+    def _nameservers_of(self, name: str) -> Steps[list[Nameserver]]:
         return self._authoritative_nameservers(name, self._budget())
 
-    def query_each_authoritative(self, name: str, rdtype: str) -> list[Answer]:
-        """Ask every authoritative nameserver directly, one Answer each, so callers can say
-        "3 of 4 nameservers agree"; all within one lifetime. A server that refuses or answers
-        without authority shows as "refused" / "lame". Empty when the nameservers cannot be
-        found: fall back to query(), whose status says why."""
-        label = dns.rdatatype.to_text(dns.rdatatype.from_text(rdtype))
+    def _each_authoritative(self, name: str, rdtype: str) -> Steps[list[Answer]]:
         budget = self._budget()
+        servers = yield from self._authoritative_nameservers(name, budget)
+        return (yield _Together([self._ask_authority(name, rdtype, server, budget)
+                                 for server in servers]))
 
-        def ask(server: Nameserver) -> Answer:
-            if server.host is None:
-                return Answer(name, label, "lame", server=str(server),
-                              detail="the nameserver's name does not resolve to an address")
-            return self._lookup(name, rdtype, [server], recursive=False, budget=budget)
+    def _ask_authority(self, name: str, rdtype: str, server: Nameserver,
+                       budget: _Budget) -> Steps[Answer]:
+        if server.host is None:
+            label = dns.rdatatype.to_text(dns.rdatatype.from_text(rdtype))
+            return Answer(name, label, "lame", server=str(server),
+                          detail="the nameserver's name does not resolve to an address")
+        return (yield from self._lookup(name, rdtype, [server], recursive=False, budget=budget))
 
-        return _parallel(ask, self._authoritative_nameservers(name, budget))
-
-    def _zone_apex(self, name: str, budget: _Budget) -> str | None:
+    def _zone_apex(self, name: str, budget: _Budget) -> Steps[str | None]:
         try:
             candidate = dns.name.from_text(name)
         except dns.exception.DNSException:
             return None
         while True:
-            reply = self._resolve(self._recursive, candidate, dns.rdatatype.SOA,
-                                  recursive=True, budget=budget)
+            reply = yield from self._resolve(self._recursive, candidate, dns.rdatatype.SOA,
+                                             recursive=True, budget=budget)
             if reply.kind != "answer":
                 return None
             message = reply.message
@@ -228,19 +250,19 @@ class Resolver:
                 return None
             candidate = candidate.parent()
 
-    def _authoritative_nameservers(self, name: str, budget: _Budget) -> list[Nameserver]:
+    def _authoritative_nameservers(self, name: str, budget: _Budget) -> Steps[list[Nameserver]]:
         if self._pinned:
             return list(self._pinned)
-        apex = self._zone_apex(name, budget)
+        apex = yield from self._zone_apex(name, budget)
         if apex is None:
             return []
-        ns = self._lookup(apex, "NS", self._recursive, recursive=True, budget=budget)
+        ns = yield from self._lookup(apex, "NS", self._recursive, recursive=True, budget=budget)
         if not ns.ok:
             return []
         targets = sorted({dns.name.from_text(record) for record in ns.records})
-        return _parallel(
-            lambda target: Nameserver(self._address(target, budget), DNS_PORT, _text(target)),
-            targets)
+        addresses = yield _Together([self._address(target, budget) for target in targets])
+        return [Nameserver(address, DNS_PORT, _text(target))
+                for target, address in zip(targets, addresses, strict=True)]
 
     # -- one lookup: CNAME chain over questions ---------------------------------------------------
 
@@ -248,7 +270,7 @@ class Resolver:
         return _Budget(time.monotonic() + self.config.lifetime)
 
     def _lookup(self, name: str, rdtype: str, servers: list[Nameserver], *, recursive: bool,
-                budget: _Budget) -> Answer:
+                budget: _Budget) -> Steps[Answer]:
         qtype = dns.rdatatype.from_text(rdtype)
         label = dns.rdatatype.to_text(qtype)
         try:
@@ -258,7 +280,8 @@ class Resolver:
         first, chain = current, []
         ttl: int | None = None
         while True:
-            reply = self._resolve(servers, current, qtype, recursive=recursive, budget=budget)
+            reply = yield from self._resolve(servers, current, qtype, recursive=recursive,
+                                             budget=budget)
             found = _answer_maker(name, label, chain, reply.server)
             if reply.kind != "answer":
                 return found(reply.kind, detail=reply.detail)
@@ -290,24 +313,25 @@ class Resolver:
     # -- one question: referrals over servers ----------------------------------------------------
 
     def _resolve(self, servers: list[Nameserver], qname: dns.name.Name, qtype, *,
-                 recursive: bool, budget: _Budget) -> _Reply:
+                 recursive: bool, budget: _Budget) -> Steps[_Reply]:
         cut_depth = len(dns.name.root)
         for _ in range(MAX_REFERRALS + 1):
-            reply = self._ask(servers, qname, qtype, recursive=recursive, budget=budget)
+            reply = yield from self._ask(servers, qname, qtype, recursive=recursive,
+                                         budget=budget)
             if reply.kind != "referral":
                 return reply
             cut = _referral(reply.message)
             if len(cut.name) <= cut_depth:
                 return replace(reply, kind="lame", detail=f"referral upwards to {cut.name}")
             cut_depth = len(cut.name)
-            servers = self._delegated_servers(cut, reply, budget)
+            servers = yield from self._delegated_servers(cut, reply, budget)
             if not servers:
                 return replace(reply, kind="lame",
                                detail=f"no address for any nameserver of {_text(cut.name)}")
             recursive = False
         return replace(reply, kind="error", detail=f"more than {MAX_REFERRALS} referrals")
 
-    def _delegated_servers(self, cut, reply: _Reply, budget: _Budget) -> list[Nameserver]:
+    def _delegated_servers(self, cut, reply: _Reply, budget: _Budget) -> Steps[list[Nameserver]]:
         glue: dict[dns.name.Name, str] = {}
         for rrset in sorted(reply.message.additional, key=lambda rrset: rrset.rdtype):  # A first
             if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA) and len(rrset):
@@ -316,23 +340,24 @@ class Resolver:
         for target in (rdata.target for rdata in cut):
             # In-bailiwick names without glue cannot be resolved (RFC 1034 §4.2.1).
             resolvable = not target.is_subdomain(cut.name) and budget.depth < MAX_NESTING
-            address = glue.get(target) or (self._address(target, budget.deeper())
-                                           if resolvable else None)
+            address = glue.get(target)
+            if address is None and resolvable:
+                address = yield from self._address(target, budget.deeper())
             if address is not None:
                 servers.append(Nameserver(address, reply.port, _text(target)))
         return servers
 
-    def _address(self, name: dns.name.Name, budget: _Budget) -> str | None:
+    def _address(self, name: dns.name.Name, budget: _Budget) -> Steps[str | None]:
         """One address of a nameserver name, IPv4 preferred."""
         for rdtype in ("A", "AAAA"):
-            answer = self._lookup(_text(name), rdtype, self._recursive, recursive=True,
-                                  budget=budget)
+            answer = yield from self._lookup(_text(name), rdtype, self._recursive,
+                                             recursive=True, budget=budget)
             if answer.ok:
                 return answer.records[0]
         return None
 
     def _ask(self, servers: list[Nameserver], qname: dns.name.Name, qtype, *, recursive: bool,
-             budget: _Budget) -> _Reply:
+             budget: _Budget) -> Steps[_Reply]:
         """Try the servers in turn; a timeout is retried, any other failure moves on."""
         request = dns.message.make_query(qname, qtype, use_edns=0, payload=EDNS_PAYLOAD,
                                          flags=dns.flags.RD if recursive else 0)
@@ -342,8 +367,8 @@ class Resolver:
                 remaining = budget.remaining()
                 if remaining <= 0:
                     break
-                reply = self._exchange(server, request, min(self.config.timeout, remaining),
-                                       recursive=recursive)
+                reply = yield _Exchange(server, request, min(self.config.timeout, remaining),
+                                        recursive)
                 if reply.kind in ("answer", "referral"):
                     return reply
                 if reply.kind != "timeout":
@@ -354,22 +379,231 @@ class Resolver:
         return _Reply(", ".join(map(str, servers)), "timeout",
                       detail=f"no answer within {self.config.lifetime:g}s")
 
+
+class Resolver(_Resolution):
+    """Blocking lookups, as RQ jobs want. Thread-safe and stateless between calls; build one
+    per job or share one. Asking several nameservers at once uses a few threads."""
+
+    def query(self, name: str, rdtype: str) -> Answer:
+        """Look a name up through the resolver, following CNAMEs and delegations."""
+        return self._run(self._query(name, rdtype))
+
+    def txt(self, name: str) -> Answer:
+        return self.query(name, "TXT")
+
+    def zone_apex(self, name: str) -> str | None:
+        """The apex of the zone holding `name` (which need not exist); None if DNS fails."""
+        return self._run(self._zone_apex_of(name))
+
+    def authoritative_nameservers(self, name: str) -> list[Nameserver]:
+        """The nameservers of the zone holding `name`; empty when they cannot be found."""
+        return self._run(self._nameservers_of(name))
+
+    def query_each_authoritative(self, name: str, rdtype: str) -> list[Answer]:
+        """Ask every authoritative nameserver directly, one Answer each, so callers can say
+        "3 of 4 nameservers agree"; all within one lifetime. A server that refuses or answers
+        without authority shows as "refused" / "lame". Empty when the nameservers cannot be
+        found: fall back to query(), whose status says why."""
+        return self._run(self._each_authoritative(name, rdtype))
+
+    def _run(self, lookup: Steps[T]) -> T:
+        result = None
+        while True:
+            try:
+                step = lookup.send(result)
+            except StopIteration as done:
+                return done.value
+            if isinstance(step, _Together):
+                result = _parallel(self._run, step.lookups)
+            else:
+                result = self._exchange(step)
+
     @staticmethod
-    def _exchange(server: Nameserver, request: dns.message.Message, timeout: float, *,
-                  recursive: bool) -> _Reply:
-        where = str(server)
+    def _exchange(step: _Exchange) -> _Reply:
         try:
             # Retries over TCP when the UDP answer is truncated (TC).
-            message, _ = dns.query.udp_with_fallback(request, server.host, timeout=timeout,
-                                                     port=server.port)
-        except dns.exception.Timeout:
-            return _Reply(where, "timeout", port=server.port)
-        except (OSError, EOFError, dns.exception.DNSException) as exc:
-            return _Reply(where, "error", port=server.port, detail=f"{type(exc).__name__}: {exc}")
-        kind = _classify(message, recursive=recursive)
-        detail = {"lame": "answered without authority for the name",
-                  "error": f"rcode {dns.rcode.to_text(message.rcode())}"}.get(kind, "")
-        return _Reply(where, kind, message, server.port, detail)
+            message, _ = dns.query.udp_with_fallback(step.request, step.server.host,
+                                                     timeout=step.timeout, port=step.server.port)
+        except (dns.exception.DNSException, OSError, EOFError) as exc:
+            return _failed(step, exc)
+        return _received(step, message)
+
+
+class AsyncResolver(_Resolution):
+    """The same lookups on an asyncio loop, for sweeps that keep hundreds in flight.
+
+    Bound to the loop it is first used on; close it there (`async with AsyncResolver(...)`).
+    UDP goes over a few long-lived connected sockets per server (`_Channel`) instead of a
+    socket per query, which is most of the cost of a query at sweep rates; truncated answers
+    are retried over TCP with dnspython's async API, as the blocking resolver does.
+    """
+
+    def __init__(self, config: DnsConfig | None = None):
+        super().__init__(config)
+        self._channels: dict[tuple[str, int], list[_Channel]] = {}
+        self._opening: dict[tuple[str, int], asyncio.Lock] = {}
+        self._opened: weakref.WeakSet[_Channel] = weakref.WeakSet()
+
+    async def __aenter__(self) -> AsyncResolver:
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for channel in list(self._opened):
+            channel.close()
+        self._channels.clear()
+
+    async def query(self, name: str, rdtype: str) -> Answer:
+        return await self._run(self._query(name, rdtype))
+
+    async def zone_apex(self, name: str) -> str | None:
+        return await self._run(self._zone_apex_of(name))
+
+    async def authoritative_nameservers(self, name: str) -> list[Nameserver]:
+        return await self._run(self._nameservers_of(name))
+
+    async def query_each_authoritative(self, name: str, rdtype: str) -> list[Answer]:
+        return await self._run(self._each_authoritative(name, rdtype))
+
+    async def _run(self, lookup: Steps[T]) -> T:
+        result = None
+        while True:
+            try:
+                step = lookup.send(result)
+            except StopIteration as done:
+                return done.value
+            if isinstance(step, _Together):
+                result = list(await asyncio.gather(*map(self._run, step.lookups)))
+            else:
+                result = await self._exchange(step)
+
+    async def _exchange(self, step: _Exchange) -> _Reply:
+        server = (step.server.host, step.server.port)
+        try:
+            channel = await self._channel(server)
+            message = await channel.exchange(step.request, step.timeout)
+            if message.flags & dns.flags.TC:
+                message = await dns.asyncquery.tcp(step.request, server[0], timeout=step.timeout,
+                                                   port=server[1])
+        except (dns.exception.DNSException, OSError, EOFError) as exc:
+            return _failed(step, exc)
+        return _received(step, message)
+
+    async def _channel(self, server: tuple[str, int]) -> _Channel:
+        """The least busy usable channel to `server`, opening one while there are few."""
+        channels = self._channels.setdefault(server, [])
+        if len(channels) >= CHANNELS_PER_SERVER and (channel := min(channels, key=_load)).usable:
+            return channel
+        async with self._opening.setdefault(server, asyncio.Lock()):
+            # Retired channels leave the list; each closes when its last reply is in.
+            channels[:] = [channel for channel in channels if channel.usable]
+            if len(channels) >= CHANNELS_PER_SERVER:
+                return min(channels, key=_load)
+            _, channel = await asyncio.get_running_loop().create_datagram_endpoint(
+                _Channel, remote_addr=server,
+                family=socket.AF_INET6 if ":" in server[0] else socket.AF_INET)
+            channels.append(channel)
+            self._opened.add(channel)
+            return channel
+
+
+CHANNELS_PER_SERVER = 4
+QUERIES_PER_CHANNEL = 512  # then a fresh socket (a new source port) takes over
+
+
+class _Channel(asyncio.DatagramProtocol):
+    """A connected UDP socket to one server, shared by the queries in flight to it.
+
+    Replies are matched by a random ID unique on the channel and must answer the question
+    asked (`is_response`); anything else is dropped, as a stray or spoofed datagram. Being
+    connected, the socket takes datagrams from that server only and reports its ICMP errors
+    (a closed port fails the queries waiting, as a per-query socket would). A channel retires
+    after QUERIES_PER_CHANNEL queries, so source ports keep changing during a long sweep.
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.waiting: dict[int, tuple[dns.message.Message, asyncio.Future]] = {}
+        self.sent = 0
+
+    @property
+    def usable(self) -> bool:
+        return self.transport is not None and self.sent < QUERIES_PER_CHANNEL
+
+    async def exchange(self, request: dns.message.Message, timeout: float) -> dns.message.Message:
+        loop = asyncio.get_running_loop()
+        while (query_id := secrets.randbits(16)) in self.waiting:
+            pass
+        request.id = query_id
+        reply = loop.create_future()
+        self.waiting[query_id] = (request, reply)
+        self.sent += 1
+        timer = loop.call_later(timeout, _time_out, reply)
+        try:
+            self.transport.sendto(request.to_wire())
+            return await reply
+        finally:
+            timer.cancel()
+            del self.waiting[query_id]
+            if not self.waiting and not self.usable:
+                self.close()
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        waiting = self.waiting.get(int.from_bytes(data[:2], "big")) if len(data) >= 12 else None
+        if waiting is None or waiting[1].done():
+            return
+        request, reply = waiting
+        try:
+            message = dns.message.from_wire(data)
+        except dns.exception.DNSException as exc:
+            reply.set_exception(exc)  # our ID from the server, but not a DNS message
+            return
+        if request.is_response(message):
+            reply.set_result(message)
+
+    def error_received(self, exc: Exception) -> None:
+        self._fail(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self._fail(exc or OSError("the socket was closed"))
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def _fail(self, exc: Exception) -> None:
+        for _, reply in self.waiting.values():
+            if not reply.done():
+                reply.set_exception(exc)
+
+
+def _load(channel: _Channel) -> tuple[bool, int]:
+    return (not channel.usable, len(channel.waiting))
+
+
+def _time_out(reply: asyncio.Future) -> None:
+    if not reply.done():
+        reply.set_exception(dns.exception.Timeout())
+
+
+def _received(step: _Exchange, message: dns.message.Message) -> _Reply:
+    kind = _classify(message, recursive=step.recursive)
+    detail = {"lame": "answered without authority for the name",
+              "error": f"rcode {dns.rcode.to_text(message.rcode())}"}.get(kind, "")
+    return _Reply(str(step.server), kind, message, step.server.port, detail)
+
+
+def _failed(step: _Exchange, exc: Exception) -> _Reply:
+    if isinstance(exc, dns.exception.Timeout):
+        return _Reply(str(step.server), "timeout", port=step.server.port)
+    return _Reply(str(step.server), "error", port=step.server.port,
+                  detail=f"{type(exc).__name__}: {exc}")
 
 
 def _classify(message: dns.message.Message, *, recursive: bool) -> str:

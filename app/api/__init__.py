@@ -23,9 +23,12 @@ class PortalApi(Api):
 
 def register_api(app: Flask) -> None:
     from app.api.account import bp as account_bp
+    from app.api.alerts import bp as alerts_bp
     from app.api.docs import bp as docs_bp
     from app.api.domains import bp as domains_bp
     from app.api.email_accounts import bp as email_accounts_bp
+    from app.api.health import bp as health_bp
+    from app.api.tracking import bp as tracking_bp
     from app.extensions import csrf
 
     api = PortalApi(app, spec_kwargs={
@@ -37,7 +40,8 @@ def register_api(app: Flask) -> None:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "An API token."})
     api.spec.options["security"] = [{"bearerAuth": []}]
-    for blueprint in (account_bp, domains_bp, email_accounts_bp):
+    for blueprint in (account_bp, domains_bp, email_accounts_bp, health_bp, alerts_bp,
+                      tracking_bp):
         csrf.exempt(blueprint)  # bearer tokens, never cookies: CSRF does not apply
         api.register_blueprint(blueprint)
     app.register_blueprint(docs_bp)

@@ -205,3 +205,108 @@ class AccountOut(ma.Schema):
     daily_limit = ma.fields.Integer()
     status = ma.fields.String(metadata={"enum": [s.value for s in accounts.AccountStatus]})
     created_at = ma.fields.DateTime()
+
+
+# --- DNS health ---------------------------------------------------------------------------
+
+class DnsFindingRecordOut(ma.Schema):
+    host = ma.fields.String(metadata={"description": "The name the record lives at."})
+    type = ma.fields.String(metadata={"description": "TXT, CNAME, MX, …"})
+
+
+class DnsFindingOut(ma.Schema):
+    """One problem, as `flask dns check --json` prints it."""
+
+    code = ma.fields.String(metadata={"description": "Stable code; the score page lists them.",
+                                      "example": "SPF_PLUS_ALL"})
+    severity = ma.fields.String(metadata={"enum": ["error", "warning", "info"]})
+    record = ma.fields.Nested(DnsFindingRecordOut)
+    message = ma.fields.String(metadata={"description": "What is wrong, with what was seen."})
+    fix = ma.fields.String(metadata={"description": "What to publish instead."})
+
+
+class DomainHealthOut(ma.Schema):
+    """A domain's health from its latest check: the JSON of `flask dns check --json`, plus
+    `status`."""
+
+    domain = ma.fields.String(metadata={"description": "The domain name (IDNA A-label)."})
+    status = ma.fields.String(metadata={
+        "enum": ["checked", "not_checked"],
+        "description": "not_checked until the first check finishes: score, band and "
+                       "checked_at are then null and findings empty."})
+    score = ma.fields.Integer(allow_none=True, metadata={"minimum": 0, "maximum": 100})
+    band = ma.fields.String(allow_none=True, metadata={"enum": ["healthy", "warning",
+                                                                "critical"]})
+    checked_at = ma.fields.DateTime(allow_none=True)
+    findings = ma.fields.List(ma.fields.Nested(DnsFindingOut), metadata={
+        "description": "Open findings, worst first."})
+
+
+class HealthCheckOut(ma.Schema):
+    job_id = ma.fields.String(metadata={
+        "description": "The queued check; GET /health shows its result once checked_at moves."})
+
+
+class RecordCheckIn(ma.Schema):
+    type = ma.fields.String(required=True, metadata={"enum": ["spf", "dkim", "dmarc"],
+                                                     "description": "Case does not matter."})
+    host = ma.fields.String(required=True, metadata={
+        "description": "Where the record is published: example.com (SPF), "
+                       "pm1._domainkey.example.com (DKIM), _dmarc.example.com or example.com "
+                       "(DMARC).", "example": "example.com"})
+    value = ma.fields.String(required=True, metadata={
+        "description": "The TXT value, joined or as zone-file quoted strings; at most 4,096 "
+                       "bytes.", "example": "v=spf1 include:_spf.example.net ~all"})
+
+
+class RecordCheckOut(ma.Schema):
+    findings = ma.fields.List(ma.fields.Nested(DnsFindingOut), metadata={
+        "description": "Worst first; empty when the record has no problem the box can see."})
+    deferred = ma.fields.String(metadata={
+        "description": "What needs DNS and is checked on the next sweep instead."})
+
+
+class HealthListArgs(QueryArgs):
+    band = ma.fields.String(metadata={"enum": ["healthy", "warning", "critical", "unchecked"]})
+    code = ma.fields.String(metadata={"description": "Only domains with an open finding with "
+                                                     "this code.", "example": "DMARC_MISSING"})
+    tag = ma.fields.String(metadata={"description": "Only domains with this tag."})
+    q = ma.fields.String(metadata={"description": "Domain name contains this text."})
+    sort = ma.fields.String(metadata={
+        "description": "score (worst first, the default), domain, checked or change; a leading "
+                       "- reverses it. Domains never checked come last either way.",
+        "example": "-checked"})
+    page = ma.fields.String(metadata={"description": "From 1; 50 domains a page."})
+
+
+class WorstFindingOut(ma.Schema):
+    code = ma.fields.String()
+    severity = ma.fields.String()
+    title = ma.fields.String(allow_none=True)
+
+
+class HealthRowOut(ma.Schema):
+    id = ma.fields.Integer(attribute="domain_id")
+    domain = ma.fields.String(attribute="fqdn")
+    status = ma.fields.String(metadata={"enum": ["checked", "not_checked"]})
+    domain_status = ma.fields.Enum(DomainStatus, by_value=True, metadata={
+        "description": "Where the domain is in verification; only verified ones are swept."})
+    score = ma.fields.Integer(allow_none=True)
+    band = ma.fields.String(allow_none=True)
+    change = ma.fields.Integer(allow_none=True, metadata={
+        "description": "Score points since the check before the last change."})
+    worst_finding = ma.fields.Nested(WorstFindingOut, allow_none=True)
+    error_count = ma.fields.Integer(allow_none=True)
+    warning_count = ma.fields.Integer(allow_none=True)
+    checked_at = ma.fields.DateTime(allow_none=True)
+    changed_at = ma.fields.DateTime(allow_none=True)
+    tags = ma.fields.List(ma.fields.String())
+
+
+class HealthListOut(ma.Schema):
+    domains = ma.fields.List(ma.fields.Nested(HealthRowOut))
+    page = ma.fields.Integer()
+    pages = ma.fields.Integer()
+    total = ma.fields.Integer(metadata={"description": "Domains matching every filter."})
+    tallies = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), metadata={
+        "description": "Domains per band (and unchecked) under the other filters."})

@@ -3,17 +3,26 @@
 Pure. A finding is the same finding from one sweep to the next when its code and the record it
 is about (host and type) match; its message may change (a count, a seen value) without it being
 new. `diff_findings` tells the monitor which findings opened, worsened, improved or resolved, and
-`diff_records` which DNS answers changed, so each change alerts exactly once.
+`diff_records` which DNS answers changed, so each change alerts exactly once; `alert_kind`
+says what one check of one domain should tell its workspace, if anything.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from app.core.findings import SEVERITIES, Finding
+from app.core.findings import INFO, SEVERITIES, Finding
+
+# What one check of one domain tells its workspace (Alert.kind): the worst thing that moved.
+DRIFT = "drift"  # a finding opened or worsened
+RESOLVED = "resolved"  # findings went away or got milder, and nothing got worse
+RECORDS_CHANGED = "records_changed"  # DNS answers changed, the judgement did not
+# Lookups that failed leave their name out of ValidationReport.records; these finding codes
+# name the record that could not be read (see `carry_unread`).
+LOOKUP_FAILURE_CODES = frozenset({"DNS_TIMEOUT", "DNS_SERVFAIL"})
 
 FindingKey = tuple[str, str, str]  # code, record host, record type
 
@@ -42,7 +51,7 @@ class FindingChanges:
 
 def diff_findings(before: Iterable[Finding], now: Iterable[Finding]) -> FindingChanges:
     """Match findings by `finding_key`; duplicates of one key count once (the worst)."""
-    old, new = _worst_by_key(before), _worst_by_key(now)
+    old, new = worst_by_key(before), worst_by_key(now)
     changes = FindingChanges()
     for key, current in new.items():
         previous = old.get(key)
@@ -58,7 +67,8 @@ def diff_findings(before: Iterable[Finding], now: Iterable[Finding]) -> FindingC
     return changes
 
 
-def _worst_by_key(findings: Iterable[Finding]) -> dict[FindingKey, Finding]:
+def worst_by_key(findings: Iterable[Finding]) -> dict[FindingKey, Finding]:
+    """One finding per key: of findings about the same record with the same code, the worst."""
     worst: dict[FindingKey, Finding] = {}
     for found in findings:
         key = finding_key(found)
@@ -102,6 +112,14 @@ def diff_records(before: Mapping[str, Sequence[str]],
     return changes
 
 
+def answered_both_times(changes: Iterable[RecordChange]) -> list[RecordChange]:
+    """The changes worth an alert: names asked in both checks. A name asked only once came or
+    went with whatever changed what we ask (an include added, a key rotated, a lookup that
+    failed or a blocklist that refused us), and that cause is compared in its own right."""
+    return [change for change in changes
+            if change.before is not None and change.after is not None]
+
+
 def digest(records: Mapping[str, Sequence[str]], findings: Iterable[Finding]) -> str:
     """A stable hash of what was observed and judged: equal digests mean nothing to store."""
     body = {"records": {name: sorted(values) for name, values in records.items()},
@@ -109,3 +127,34 @@ def digest(records: Mapping[str, Sequence[str]], findings: Iterable[Finding]) ->
                                for found in findings)}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def unread_names(findings: Iterable[Finding]) -> set[str]:
+    """The `"<host> <TYPE>"` names whose lookup failed, from the DNS failure findings."""
+    return {f"{found.record_host.lower().removesuffix('.')} {found.record_type.upper()}"
+            for found in findings if found.code in LOOKUP_FAILURE_CODES}
+
+
+def carry_unread(previous: Mapping[str, Sequence[str]], current: Mapping[str, Sequence[str]],
+                 unread: Collection[str]) -> dict[str, list[str]]:
+    """The records to remember after a check: what was read now, and the last known values of
+    names that could not be read, so the next good answer is compared with the last one seen
+    and a change made while DNS was failing still shows."""
+    kept = {name: sorted(previous[name]) for name in unread
+            if name in previous and name not in current}
+    return {**kept, **{name: sorted(values) for name, values in current.items()}}
+
+
+def alert_kind(changes: FindingChanges, records: Sequence[RecordChange]) -> str | None:
+    """What one check should alert about, or None.
+
+    Info findings (a blocklist refusing our query, say) are not problems and never alert on
+    their own. A check that both fixes and breaks something is drift: the breakage is news.
+    """
+    if any(found.severity != INFO for found in changes.opened) or changes.worsened:
+        return DRIFT
+    if any(found.severity != INFO for found in changes.resolved) or changes.improved:
+        return RESOLVED
+    if records:
+        return RECORDS_CHANGED
+    return None

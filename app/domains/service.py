@@ -210,7 +210,10 @@ def request_check(actor: Actor, domain: Domain) -> str:
 def delete_domain(actor: Actor, domain: Domain) -> None:
     """Remove a domain; its private keys are destroyed in the key store after the commit."""
     actor.require_write()
+    from app.tracking import service as tracking  # tracking builds on domains, not back
+
     refs = [k.private_key_ref for k in domain.keys if k.private_key_ref]
+    refs += tracking.key_refs_of_domain(domain.id)
     before = {**domain_snapshot(domain), "selectors": [k.selector for k in domain.keys]}
     domain_id = domain.id
     for key in list(domain.keys):
@@ -218,6 +221,7 @@ def delete_domain(actor: Actor, domain: Domain) -> None:
     db.session.delete(domain)
     db.session.flush()
     audit.record(actor, "domain.deleted", "domain", domain_id, before=before)
+    tracking.invalidate_allow_list_after_commit()
     if refs:
         enqueue_after_commit("app.domains.tasks.destroy_private_keys", refs, queue="keys")
 

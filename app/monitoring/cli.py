@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app.adapters.dns import DnsConfig, Resolver, parse_nameservers
+from app.adapters.dns import DnsConfig, parse_nameservers
 from app.core.findings import ERROR
 from app.core.names import DomainNameError, normalise_domain
-from app.monitoring.validator import ValidationReport, by_severity, validate_domain
+from app.monitoring.engine import CheckTarget, check_many
+from app.monitoring.validator import ValidationReport, by_severity
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -34,7 +34,7 @@ dns_cli = AppGroup("dns", help="Check domains' DNS records.")
 @click.option("--selector", "selectors", multiple=True, metavar="S",
               help="A DKIM selector to check; without one, DKIM is not checked.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 64),
+@click.option("--concurrency", default=50, show_default=True, type=click.IntRange(1, 1000),
               help="Domains checked at once.")
 def check(domains: tuple[str, ...], domain_file: str | None, nameservers: tuple[str, ...],
           selectors: tuple[str, ...], as_json: bool, concurrency: int) -> None:
@@ -42,14 +42,12 @@ def check(domains: tuple[str, ...], domain_file: str | None, nameservers: tuple[
     names = [*domains, *_read_domain_file(domain_file)]
     if not names:
         raise click.UsageError("Give at least one DOMAIN or --file.")
-    resolver = _resolver(nameservers)
+    dns_config = _dns_config(nameservers)
     valid, rejected = _normalised(names)
-
-    def one(domain: str) -> ValidationReport:
-        return validate_domain(domain, resolver, selectors=list(selectors))
-
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        reports = list(pool.map(one, valid))
+    targets = (CheckTarget(index, domain, {"selectors": list(selectors)})
+               for index, domain in enumerate(valid))
+    finished = check_many(targets, dns_config=dns_config, concurrency=concurrency)
+    reports = [report for _, report in sorted(finished, key=lambda done: done[0].key)]
     if as_json:
         click.echo(json.dumps([*(report.to_dict() for report in reports),
                                *(_rejected_dict(raw, error) for raw, error in rejected)],
@@ -70,15 +68,15 @@ def _read_domain_file(path: str | None) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
-def _resolver(nameservers: tuple[str, ...]) -> Resolver:
+def _dns_config(nameservers: tuple[str, ...]) -> DnsConfig:
     config = current_app.config
     try:
         servers = [server for text in nameservers for server in parse_nameservers(text)]
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--nameserver") from None
     servers = servers or parse_nameservers(config["DNS_NAMESERVERS"])
-    return Resolver(DnsConfig(nameservers=servers or None, timeout=config["DNS_TIMEOUT"],
-                              lifetime=config["DNS_LIFETIME"]))
+    return DnsConfig(nameservers=servers or None, timeout=config["DNS_TIMEOUT"],
+                     lifetime=config["DNS_LIFETIME"])
 
 
 def _normalised(names: Iterable[str]) -> tuple[list[str], list[tuple[str, DomainNameError]]]:

@@ -13,11 +13,15 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+import uuid
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.clock import utcnow
+from app.core.findings import Finding
 from app.db_types import UtcDateTime, string_enum
+from app.errors import NotFound
 from app.extensions import db
 
 
@@ -66,6 +70,11 @@ class DomainFinding(db.Model):
     last_seen: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
+    def as_finding(self) -> Finding:
+        """The stored row as the validator's value, for scoring and diffing."""
+        return Finding(code=self.code, severity=self.severity, record_host=self.record_host,
+                       record_type=self.record_type, message=self.message, fix=self.fix or "")
+
 
 class HealthSnapshot(db.Model):
     """The records and findings of one sweep, kept only when they differ from the last one."""
@@ -104,6 +113,15 @@ class AlertChannel(db.Model):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
+    @classmethod
+    def get_for(cls, workspace_id: int, channel_id: int) -> "AlertChannel":
+        """The channel if it belongs to this workspace; otherwise NotFound, never another's."""
+        channel = db.session.scalar(select(cls).where(cls.id == channel_id,
+                                                      cls.workspace_id == workspace_id))
+        if channel is None:
+            raise NotFound("No such alert channel in this workspace.")
+        return channel
+
 
 class Alert(db.Model):
     """Something a workspace is told about once: a finding opened, worsened or resolved, a
@@ -116,6 +134,10 @@ class Alert(db.Model):
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     domain_id: Mapped[int | None] = mapped_column(ForeignKey("domains.id", ondelete="SET NULL"),
                                                   index=True)
+    # Sent with every delivery of this alert (webhook header and body), so a receiver that
+    # gets a retry of something it already processed can drop it.
+    event_id: Mapped[str] = mapped_column(String(36), unique=True,
+                                          default=lambda: str(uuid.uuid4()))
     kind: Mapped[str] = mapped_column(String(32))
     subject: Mapped[str] = mapped_column(String(300))
     payload: Mapped[dict] = mapped_column(JSON)  # the webhook body, also rendered in email
@@ -145,5 +167,8 @@ class AlertDelivery(db.Model):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     status_code: Mapped[int | None] = mapped_column(Integer)  # the webhook's HTTP answer
     error: Mapped[str] = mapped_column(String(500), default="")
+    # Every attempt as {"at", "status_code", "error"}: the log behind the counters above.
+    attempt_log: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # while retrying
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

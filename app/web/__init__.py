@@ -24,6 +24,10 @@ def register_web(app: Flask) -> None:
     from app.domains.key_views import bp as dkim_keys_bp
     from app.domains.views import bp as domains_bp
     from app.health.views import bp as health_bp
+    from app.monitoring.alert_views import bp as alerts_bp
+    from app.monitoring.views import bp as monitoring_bp
+    from app.tracking.public import bp as tracking_public_bp
+    from app.tracking.views import bp as tracking_bp
     from app.workspaces.views import bp as workspaces_bp
     from app.workspaces.views import workspace_bp
 
@@ -34,7 +38,8 @@ def register_web(app: Flask) -> None:
     # Before any rule is added: every `<int:…>` in a URL is then a row id the database can hold.
     app.url_map.converters["int"] = RowIdConverter
     for blueprint in (auth_bp, workspaces_bp, workspace_bp, domains_bp, accounts_bp, dkim_keys_bp,
-                      tokens_bp, audit_bp, health_bp):
+                      tokens_bp, audit_bp, health_bp, monitoring_bp, alerts_bp, tracking_bp,
+                      tracking_public_bp):
         app.register_blueprint(blueprint)
     register_admin(app)
 

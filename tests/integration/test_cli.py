@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import func, select
 
@@ -219,3 +221,33 @@ def test_the_first_start_creates_a_platform_admin_once(app):
     assert admin.is_platform_admin and admin.workspaces()
     assert len(password) >= 12
     assert _first_admin() is None, "an existing account means no new admin"
+
+
+# --- flask dns check --concurrency -----------------------------------------------------------
+
+def test_dns_check_prints_domains_in_the_order_given_however_they_finish(cli, dns_server, app,
+                                                                         monkeypatch):
+    """The first domain times out while the others finish; the output keeps the given order."""
+    monkeypatch.setitem(app.config, "DNS_TIMEOUT", 0.5)
+    monkeypatch.setitem(app.config, "DNS_LIFETIME", 0.5)
+    names = [f"d{n}.test" for n in range(6)]
+    for name in names:
+        dns_server.add_zone(name, {"@": {"TXT": "v=spf1 -all", "MX": "0 ."},
+                                   "_dmarc": {"TXT": "v=DMARC1; p=reject"}})
+    dns_server.fail("_dmarc.d0.test", "drop")
+
+    result = cli("dns", "check", *names, "--nameserver", dns_server.nameserver, "--json",
+                 "--concurrency", "3")
+
+    assert result.exit_code == 0, result.output  # a timeout is a warning, not an error
+    entries = json.loads(result.stdout)
+    assert [entry["domain"] for entry in entries] == names
+    assert [found["code"] for found in entries[0]["findings"]] == ["DNS_TIMEOUT"]
+    assert all(entry["findings"] == [] for entry in entries[1:])
+
+
+@pytest.mark.parametrize("value", ["0", "1001", "many"])
+def test_dns_check_refuses_a_bad_concurrency(cli, value):
+    result = cli("dns", "check", "example.test", "--concurrency", value)
+    assert result.exit_code == 2
+    assert "--concurrency" in result.output

@@ -15,6 +15,8 @@ from sqlalchemy import select
 from app.auth.models import ApiToken, User
 from app.domains.models import Domain, EmailAccount
 from app.extensions import db
+from app.monitoring.models import AlertChannel, ChannelKind
+from app.tracking.models import TrackingHost
 from app.workspaces.models import Membership, Workspace
 from app.workspaces.roles import Role
 from tests.factories import (DkimKeyFactory, EmailAccountFactory, InvitationFactory,
@@ -41,6 +43,23 @@ NOT_TENANT_SCOPED = {
                                 "(test_api_lists_only_the_tokens_domains)",
     "api_domains.add_domain": "adds to the bearer token's workspace "
                               "(test_api_adds_domains_to_the_tokens_workspace_only)",
+    "tracking_public.acme_challenge": "public: ACME HTTP-01 answers, bound to the host asked",
+    "tracking_public.click": "public: the signed token names one link (test_tracking_links)",
+    "tracking_public.open_pixel": "public: the signed token names one message "
+                                  "(test_tracking_links)",
+    "tracking_public.ask": "public: says only whether a host name may get a certificate",
+    "api_tracking.list_hosts": "scoped by the bearer token (test_tracking_hosts)",
+    "api_tracking.track_message": "looks the domain up in the bearer token's workspace "
+                                  "(test_tracking_links)",
+    "api_alerts.list_channels": "scoped by the bearer token "
+                                "(test_alerts_api: test_the_api_lists_only_the_tokens_channels)",
+    "api_alerts.create_channel": "adds to the bearer token's workspace "
+                                 "(test_alerts_api: test_the_api_lists_only_the_tokens_channels)",
+    "api_alerts.list_alerts": "scoped by the bearer token "
+                              "(test_alerts_api: test_the_api_lists_only_the_tokens_alerts)",
+    "api_health.list_health": "scoped by the bearer token "
+                              "(test_health_api: test_the_list_shows_only_the_tokens_domains)",
+    "api_health.validate_record": "judges the posted text alone: reads and writes no rows",
 }
 # API routes that name an object are swept with a bearer token instead
 # (test_api_another_workspaces_ids_are_not_found_on_every_api_route).
@@ -55,7 +74,9 @@ RQ_ARGUMENTS = {"instance_number": 0, "job_id": "no-such-job", "queue_name": "ma
 # Enough for any form in the portal to pass validation, so a route cannot hide behind a 422.
 FORM = {"name": "taken-over.example", "email": "intruder@example.com", "role": "owner",
         "local_part": "sweep", "display_name": "Taken over", "daily_limit": "100",
-        "dkim_rotation_days": "90"}
+        "hostname": "sweep",
+        "dkim_rotation_days": "90", "addresses": "intruder@example.com",
+        "url": "https://93.184.215.14/penguinmails"}
 # The same for JSON bodies, by API endpoint and method (webargs refuses unknown fields).
 API_BODIES = {
     ("api_email_accounts.create_account", "POST"): {"local_part": "sweep",
@@ -65,6 +86,8 @@ API_BODIES = {
                                                      "daily_limit": 100, "status": "paused"},
     ("api_domains.update_domain", "PATCH"): {"dkim_rotation_days": 90},
     ("api_domains.add_dkim_key", "POST"): {"algorithm": "ed25519"},
+    ("api_tracking.add_host", "POST"): {"name": "sweep"},
+    ("api_alerts.update_channel", "PATCH"): {"enabled": False},
 }
 
 
@@ -91,6 +114,17 @@ def workspace_objects(workspace: Workspace) -> tuple[User, str, dict[str, object
     db.session.expunge(account)
     db.session.expunge(key)
     db.session.expunge(account.domain)
+    tracking_host = TrackingHost(workspace_id=workspace.id, domain_id=account.domain_id,
+                                 hostname=f"track.{account.domain.fqdn}")
+    db.session.add(tracking_host)
+    db.session.flush()
+    db.session.expunge(tracking_host)
+    # A webhook channel: every channel route applies to it (an email one has no secret).
+    channel = AlertChannel(workspace_id=workspace.id, kind=ChannelKind.WEBHOOK,
+                           name="Sweep hook", target="https://hooks.example.com/in")
+    db.session.add(channel)
+    db.session.flush()
+    db.session.expunge(channel)
     return colleague, secret, {
         "slug": workspace.slug,
         "membership_id": colleague.membership_in(workspace.id).id,
@@ -98,6 +132,8 @@ def workspace_objects(workspace: Workspace) -> tuple[User, str, dict[str, object
         "token_id": token_id,
         "domain_id": account.domain_id,
         "account_id": account.id,
+        "tracking_host_id": tracking_host.id,
+        "channel_id": channel.id,
     }
 
 
@@ -126,6 +162,9 @@ def tenant_rows(workspace: Workspace) -> dict:
         select(EmailAccount.id, EmailAccount.local_part, EmailAccount.display_name,
                EmailAccount.daily_limit, EmailAccount.status)
         .where(EmailAccount.workspace_id == workspace.id)))
+    rows["alert_channels"] = sorted(db.session.execute(
+        select(AlertChannel.id, AlertChannel.name, AlertChannel.target, AlertChannel.enabled,
+               AlertChannel.secret_ref).where(AlertChannel.workspace_id == workspace.id)))
     return rows
 
 

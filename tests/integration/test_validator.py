@@ -217,7 +217,7 @@ def test_a_timeout_is_reported_as_a_timeout_not_a_missing_record(zone, resolver,
     report = check(resolver, key)
     assert codes(report) == {"DNS_TIMEOUT"}
     assert {(found.record_host, found.record_type) for found in report.findings} == {
-        ("example.test", "TXT"), ("pm1._domainkey.example.test", "TXT"),
+        ("example.test", "TXT"), ("example.test", "MX"), ("pm1._domainkey.example.test", "TXT"),
         ("_dmarc.example.test", "TXT")}
 
 

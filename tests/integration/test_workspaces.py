@@ -13,6 +13,8 @@ from app.audit.models import AuditEvent
 from app.auth.models import User
 from app.core.clock import utcnow
 from app.extensions import db
+from app.monitoring.models import AlertChannel, ChannelKind
+from app.tracking.models import TrackingHost
 from app.uow import commit, rollback
 from app.workspaces import service
 from app.workspaces.actor import Actor
@@ -528,6 +530,8 @@ def test_member_can_leave_a_workspace(client, workspace):
 # A viewer's own API tokens are theirs to manage: a token acts with its user's role, so a
 # viewer's token can only read (test_viewer_may_create_a_token_that_can_only_read).
 VIEWERS_OWN_BUSINESS = {"tokens.create", "tokens.revoke"}
+# Judges only the posted text and stores nothing (see test_viewers_may_use_the_box).
+CHANGES_NOTHING = {"monitoring.validate"}
 
 
 def test_viewer_gets_403_from_every_change_and_nothing_changes(client, app, workspace, redis_client):
@@ -535,11 +539,18 @@ def test_viewer_gets_403_from_every_change_and_nothing_changes(client, app, work
     invitation = InvitationFactory(workspace=workspace)
     viewer = signed_in(client, Role.VIEWER, workspace)
     account = EmailAccountFactory(domain__workspace=workspace)
+    channel = AlertChannel(workspace_id=workspace.id, kind=ChannelKind.WEBHOOK, name="Hook",
+                           target="https://hooks.example.com/in")
+    host = TrackingHost(workspace_id=workspace.id, domain_id=account.domain_id,
+                        hostname=f"track.{account.domain.fqdn}")
+    db.session.add_all([channel, host])
+    db.session.flush()
     ids = {"membership_id": membership_of(owner, workspace).id, "invitation_id": invitation.id,
-           "domain_id": account.domain_id, "account_id": account.id}
+           "domain_id": account.domain_id, "account_id": account.id, "channel_id": channel.id,
+           "tracking_host_id": host.id}
     rules = [rule for rule in app.url_map.iter_rules()
              if "slug" in rule.arguments and "POST" in rule.methods
-             and rule.endpoint not in VIEWERS_OWN_BUSINESS]
+             and rule.endpoint not in VIEWERS_OWN_BUSINESS | CHANGES_NOTHING]
     assert {rule.endpoint for rule in rules} >= {
         "workspace.invite", "workspace.change_role", "workspace.remove_member",
         "workspace.revoke_invitation", "workspace.settings"}

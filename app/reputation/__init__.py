@@ -1,0 +1,1 @@
+"""Reputation from sending events: delivery, bounces, complaints, opens and clicks per identity."""

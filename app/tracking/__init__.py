@@ -1,0 +1,1 @@
+"""Custom tracking hosts: branded click/open tracking served over automatically issued TLS."""
