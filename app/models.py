@@ -11,11 +11,12 @@ from app.monitoring.models import (
     DomainHealth,
     HealthSnapshot,
 )
-from app.reputation.models import ReputationEvent
+from app.reputation.models import ReputationEvent, ReputationStat
 from app.tracking.models import AcmeAccount, TrackedLink, TrackedMessage, TrackingHost
 from app.workspaces.models import Invitation, Membership, Workspace
 
 __all__ = ["Alert", "AlertChannel", "AlertDelivery", "ApiToken", "AuditEvent", "DkimKey",
            "DnsSnapshot", "Domain", "DomainFinding", "DomainHealth", "DomainTag", "EmailAccount",
            "HealthSnapshot", "Invitation", "Membership", "User", "Workspace",
-           "AcmeAccount", "ReputationEvent", "TrackedLink", "TrackedMessage", "TrackingHost"]
+           "AcmeAccount", "ReputationEvent", "ReputationStat",
+           "TrackedLink", "TrackedMessage", "TrackingHost"]

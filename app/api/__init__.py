@@ -27,8 +27,11 @@ def register_api(app: Flask) -> None:
     from app.api.docs import bp as docs_bp
     from app.api.domains import bp as domains_bp
     from app.api.email_accounts import bp as email_accounts_bp
+    from app.api.events import bp as events_bp
     from app.api.health import bp as health_bp
+    from app.api.subdomains import bp as subdomains_bp
     from app.api.tracking import bp as tracking_bp
+    from app.api.tree import bp as tree_bp
     from app.extensions import csrf
 
     api = PortalApi(app, spec_kwargs={
@@ -41,7 +44,7 @@ def register_api(app: Flask) -> None:
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "An API token."})
     api.spec.options["security"] = [{"bearerAuth": []}]
     for blueprint in (account_bp, domains_bp, email_accounts_bp, health_bp, alerts_bp,
-                      tracking_bp):
+                      tracking_bp, subdomains_bp, tree_bp, events_bp):
         csrf.exempt(blueprint)  # bearer tokens, never cookies: CSRF does not apply
         api.register_blueprint(blueprint)
     app.register_blueprint(docs_bp)

@@ -9,7 +9,7 @@ from app.api.schemas import (DkimKeyIn, DkimKeyOut, DnsRecordOut, DnsRecordsArgs
                              DomainListArgs, DomainOut, DomainPatchIn, DomainSummaryOut, JobOut,
                              NewDkimKeyOut, VerificationOut)
 from app.core import records as core_records
-from app.domains import rotation, service
+from app.domains import rotation, service, tags
 from app.domains.models import Domain
 from app.errors import AppError
 from app.uow import commit
@@ -29,7 +29,7 @@ def domain_in_workspace(domain_id: int) -> Domain:
     return Domain.get_for(g.actor.workspace.id, domain_id)
 
 
-def _domain_out(domain: Domain) -> dict:
+def domain_out(domain: Domain) -> dict:
     """The columns DomainSummaryOut shows, plus the key and records the service works out."""
     columns = {field.attribute or name: getattr(domain, field.attribute or name)
                for name, field in DomainSummaryOut().fields.items()}
@@ -40,12 +40,15 @@ def _domain_out(domain: Domain) -> dict:
 @bp.route("/domains", methods=["GET"])
 @bp.arguments(DomainListArgs, location="query")
 @bp.response(200, DomainSummaryOut(many=True))
+@bp.alt_response(404, response="NOT_FOUND")
 def list_domains(args: dict):
-    """The workspace's domains, by name; `?status=verified` narrows the list."""
-    domains = service.list_domains(g.actor)
-    if "status" in args:
-        domains = [domain for domain in domains if domain.status == args["status"]]
-    return domains
+    """The workspace's domains, by name, narrowed by `status`, `tag`, `group` and `parent`.
+
+    `parent=<id>` lists that domain's direct subdomains (404 for an id of another
+    workspace); `parent=none` lists only top-level domains.
+    """
+    return service.list_domains(g.actor, tag=args.get("tag"), group=args.get("group"),
+                                parent=args.get("parent"), status=args.get("status"))
 
 
 @bp.route("/domains", methods=["POST"])
@@ -61,7 +64,7 @@ def add_domain(body: dict):
     domain = service.add_domain(g.actor, body["name"], algorithm=body["algorithm"])
     commit()
     location = url_for("api_domains.get_domain", domain_id=domain.id)
-    return _domain_out(domain), 201, {"Location": location}
+    return domain_out(domain), 201, {"Location": location}
 
 
 @bp.route("/domains/<int:domain_id>", methods=["GET"])
@@ -69,7 +72,7 @@ def add_domain(body: dict):
 @bp.alt_response(404, response="NOT_FOUND")
 def get_domain(domain_id: int):
     """One domain with its status and the records to publish."""
-    return _domain_out(domain_in_workspace(domain_id))
+    return domain_out(domain_in_workspace(domain_id))
 
 
 @bp.route("/domains/<int:domain_id>", methods=["PATCH"])
@@ -77,11 +80,18 @@ def get_domain(domain_id: int):
 @bp.response(200, DomainOut)
 @bp.alt_response(404, response="NOT_FOUND")
 def update_domain(body: dict, domain_id: int):
-    """Change how often the DKIM key rotates by itself (`dkim_rotation_days`, null: never)."""
-    domain = rotation.set_rotation_cadence(g.actor, domain_in_workspace(domain_id),
-                                           body["dkim_rotation_days"])
+    """Change the key rotation cadence (`dkim_rotation_days`, null: never), the `tags`
+    (the whole list) or the `group` (null: none). All or nothing: a refused field changes
+    nothing."""
+    domain = domain_in_workspace(domain_id)
+    if "tags" in body:
+        tags.set_tags(g.actor, domain, body["tags"])
+    if "group" in body:
+        tags.set_group(g.actor, domain, body["group"])
+    if "dkim_rotation_days" in body:
+        rotation.set_rotation_cadence(g.actor, domain, body["dkim_rotation_days"])
     commit()
-    return _domain_out(domain)
+    return domain_out(domain)
 
 
 @bp.route("/domains/<int:domain_id>", methods=["DELETE"])

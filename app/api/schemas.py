@@ -65,6 +65,25 @@ class DomainIn(ma.Schema):
 class DomainListArgs(QueryArgs):
     status = ma.fields.Enum(DomainStatus, by_value=True,
                             metadata={"description": "Only domains in this status."})
+    tag = ma.fields.String(metadata={"description": "Only domains with this tag (any case)."})
+    group = ma.fields.String(metadata={"description": "Only domains in this group (any case)."})
+    parent = ma.fields.String(metadata={
+        "description": "A domain id: only its direct subdomains; `none`: only top-level "
+                       "domains.", "example": "none"})
+
+    @ma.validates("parent")
+    def _parent_is_an_id_or_none(self, value: str, **kwargs) -> None:
+        if value != "none" and not (value.isascii() and value.isdigit()):
+            raise ma.ValidationError("Use a domain id or none.")
+
+
+class SubdomainIn(ma.Schema):
+    name = ma.fields.String(required=True, metadata={
+        "description": "A label (`marketing`) or a full name under the domain "
+                       "(`eu.news.example.com`); it hangs under the closest domain of the "
+                       "workspace above it.", "example": "marketing"})
+    algorithm = ma.fields.String(load_default="rsa-2048", metadata={
+        "description": "DKIM key type of its own key.", "enum": list(KEY_ALGORITHMS)})
 
 
 class DnsRecordsArgs(QueryArgs):
@@ -95,7 +114,12 @@ class DomainSummaryOut(ma.Schema):
     id = ma.fields.Integer()
     name = ma.fields.String(attribute="fqdn", metadata={"description": "Lower-case, IDNA A-label."})
     status = ma.fields.Enum(DomainStatus, by_value=True)
-    parent_id = ma.fields.Integer(allow_none=True)
+    parent_id = ma.fields.Integer(allow_none=True, metadata={
+        "description": "The domain this is a subdomain of; null for a top-level domain."})
+    tags = ma.fields.List(ma.fields.String(), metadata={
+        "description": "Lower-case, sorted; at most 20."})
+    group = ma.fields.String(attribute="group_name", allow_none=True, metadata={
+        "description": "The one group (e.g. a team) the domain is in; null: none."})
     dmarc_policy = ma.fields.String()
     created_at = ma.fields.DateTime()
     verified_at = ma.fields.DateTime(allow_none=True)
@@ -165,9 +189,23 @@ class DkimKeyIn(ma.Schema):
 
 
 class DomainPatchIn(ma.Schema):
-    dkim_rotation_days = ma.fields.Integer(strict=True, required=True, allow_none=True, metadata={
+    """Fields left out stay as they are; at least one must be given."""
+
+    dkim_rotation_days = ma.fields.Integer(strict=True, allow_none=True, metadata={
         "description": "Rotate the RSA key this many days after it went active; null: only "
                        "by hand.", "minimum": 1, "maximum": MAX_ROTATION_DAYS, "example": 90})
+    tags = ma.fields.List(ma.fields.String(), metadata={
+        "description": "Replaces every tag: 1-50 letters, digits, spaces, - or _, stored "
+                       "trimmed and lower-case; at most 20. [] removes them all.",
+        "example": ["team-a", "eu"]})
+    group = ma.fields.String(allow_none=True, metadata={
+        "description": "At most 64 characters; null or blank: no group.",
+        "example": "Marketing"})
+
+    @ma.validates_schema
+    def _something_to_change(self, data: dict, **kwargs) -> None:
+        if not data:
+            raise ma.ValidationError("Give dkim_rotation_days, tags or group.")
 
 
 # --- email accounts -----------------------------------------------------------------------

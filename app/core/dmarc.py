@@ -180,6 +180,56 @@ def effective_policy(record_for_domain: DmarcRecord | None, record_for_org: Dmar
     return record_for_org.sp if domain_exists else record_for_org.np
 
 
+@dataclass(frozen=True)
+class AppliedPolicy:
+    """Which DMARC policy governs mail from `domain`, and whose record it comes from."""
+
+    domain: str
+    source: str  # the domain whose record applies: `domain` itself or its organisational one
+    tag: str  # the tag it is read from: p for a record of its own, sp (or p) when inherited
+    policy: str
+
+    @property
+    def inherited(self) -> bool:
+        return self.source != self.domain
+
+    @property
+    def words(self) -> str:
+        """"marketing.example.com has no DMARC record; example.com's sp=quarantine applies"."""
+        if not self.inherited:
+            return f"{self.domain}'s own DMARC record applies (p={self.policy})"
+        without_sp = " (it has no sp=)" if self.tag == "p" else ""
+        return (f"{self.domain} has no DMARC record; {self.source}'s {self.tag}={self.policy} "
+                f"applies{without_sp}")
+
+
+def applied_policy(domain: str, organisational: str, own: DmarcRecord | None,
+                   org_record: DmarcRecord | None) -> AppliedPolicy | None:
+    """RFC 7489 §6.6.3: a record of the domain's own wins; a subdomain without one gets the
+    organisational record's sp=, else its p=. None when no DMARC applies at all."""
+    domain, organisational = _name(domain), _name(organisational)
+    if own is not None:
+        return AppliedPolicy(domain, domain, "p", own.policy)
+    if org_record is None or organisational == domain:
+        return None
+    tag = "sp" if org_record.subdomain_policy else "p"
+    return AppliedPolicy(domain, organisational, tag, org_record.sp)
+
+
+def single_record(records_at_dmarc_host: Sequence[str | Sequence[str | bytes]],
+                  ) -> DmarcRecord | None:
+    """The one record receivers apply from these TXT records, or None (none, several, or
+    ignored as broken, RFC 7489 §6.6.3)."""
+    readings = []
+    for txt in records_at_dmarc_host:
+        if _mentions_dmarc(txt):
+            try:
+                readings.append(parse_dmarc_as_receiver(txt)[0])
+            except DmarcSyntaxError:
+                continue
+    return readings[0] if len(readings) == 1 else None
+
+
 def is_aligned(identifier_domain: str, from_domain: str, mode: str,
                org_domain: Organisational) -> bool:
     """RFC 7489 §3.1: strict needs the same name, relaxed the same organisational domain."""
@@ -223,14 +273,26 @@ def is_report_authorization(txt_records: Iterable[str | bytes | Sequence[str | b
 def dmarc_findings(records_at_dmarc_host: Sequence[str | Sequence[str | bytes]], domain: str, *,
                    org_domain: Organisational, our_return_path_domain: str | None = None,
                    our_dkim_domain: str | None = None,
-                   report_authorizations: Mapping[str, bool] | None = None) -> list[Finding]:
+                   report_authorizations: Mapping[str, bool] | None = None,
+                   inherited_by: str | None = None) -> list[Finding]:
     """Everything wrong with the DMARC record of `domain`, from the TXT records at its _dmarc name.
 
     `report_authorizations` maps an external destination host (see
     `report_authorization_names`) to whether its authorisation record exists; a host left out
     is not judged, since its lookup may have failed. Alignment is judged only for the
     identities given (an unmanaged domain has no return path or DKIM domain of ours).
+
+    `inherited_by` names a subdomain without a record of its own that `domain` (its
+    organisational domain) governs: the record is then judged as it applies to that
+    subdomain (RFC 7489 §6.6.3): its sp= (else p=) is the policy, alignment is against the
+    subdomain, and every message starts by saying which policy applies.
     """
+    if inherited_by is not None:
+        return _inherited_findings(records_at_dmarc_host, _name(domain), _name(inherited_by),
+                                   org_domain=org_domain,
+                                   our_return_path_domain=our_return_path_domain,
+                                   our_dkim_domain=our_dkim_domain,
+                                   report_authorizations=report_authorizations)
     domain = _name(domain)
     host = f"_dmarc.{domain}"
     candidates = [txt for txt in records_at_dmarc_host if _mentions_dmarc(txt)]
@@ -272,6 +334,55 @@ def dmarc_findings(records_at_dmarc_host: Sequence[str | Sequence[str | bytes]],
     findings += _alignment_findings(record, host, domain, org_domain,
                                     {"aspf": our_return_path_domain, "adkim": our_dkim_domain})
     return findings
+
+
+def _inherited_findings(records_at_dmarc_host: Sequence[str | Sequence[str | bytes]], org: str,
+                        subdomain: str, *, org_domain: Organisational,
+                        our_return_path_domain: str | None, our_dkim_domain: str | None,
+                        report_authorizations: Mapping[str, bool] | None) -> list[Finding]:
+    """The organisational record's findings as they bear on `subdomain`'s mail.
+
+    Problems of the record itself (syntax, reports) are shown as they are; the policy is
+    judged by sp=, and sp= weaker than p= is left to the organisational domain's own check,
+    since for the subdomain it simply is the policy that applies.
+    """
+    own = dmarc_findings(records_at_dmarc_host, org, org_domain=org_domain,
+                         report_authorizations=report_authorizations)
+    record = single_record(records_at_dmarc_host)
+    if record is None:
+        return own  # missing, several or ignored: the subdomain is as unprotected as the org
+    applied = applied_policy(subdomain, org, None, record)
+    kept = [found for found in own if found.code not in POLICY_CODES]
+    host = f"_dmarc.{org}"
+    if not any(found.code == "DMARC_SYNTAX" and found.severity == ERROR for found in own):
+        kept += _subdomain_policy_findings(record, host, subdomain, org)
+    kept += _alignment_findings(record, host, subdomain, org_domain,
+                                {"aspf": our_return_path_domain, "adkim": our_dkim_domain})
+    return [replace(found, message=f"{applied.words}. {found.message}") for found in kept]
+
+
+# Findings about the policy itself, which _inherited_findings judges by sp= instead.
+POLICY_CODES = frozenset({"DMARC_POLICY_NONE", "DMARC_PCT_PARTIAL", "DMARC_SP_WEAKER"})
+
+
+def _subdomain_policy_findings(record: DmarcRecord, host: str, subdomain: str,
+                               org: str) -> list[Finding]:
+    tag = "sp" if record.subdomain_policy else "p"
+    if record.sp == "none":
+        return [finding(
+            "DMARC_POLICY_NONE", host, "TXT",
+            f"{tag}=none only asks receivers to report: mail that spoofs {subdomain} is still "
+            "delivered.",
+            f"Publish a DMARC record of its own at _dmarc.{subdomain} (v=DMARC1; p=quarantine), "
+            f"or protect every subdomain of {org} with: "
+            + corrected_record(record, sp="quarantine"))]
+    if record.pct < 100:
+        return [finding(
+            "DMARC_PCT_PARTIAL", host, "TXT",
+            f"pct={record.pct}: {tag}={record.sp} applies to only {record.pct}% of failing mail "
+            f"from {subdomain}; the rest is treated one step weaker.",
+            "Remove pct= (it defaults to 100): " + corrected_record(record, pct=None))]
+    return []
 
 
 def _policy_findings(record: DmarcRecord, host: str) -> list[Finding]:

@@ -105,10 +105,14 @@ class TrackingHost:
 
 @dataclass(frozen=True)
 class RecordSettings:
-    """Everything that decides a domain's expected records; `domain` is a normalised name."""
+    """Everything that decides a domain's expected records; `domain` is a normalised name.
+
+    `verification_token` is None when ownership is already proven above the domain (a
+    verified parent): a subdomain then publishes no ownership record.
+    """
 
     domain: str
-    verification_token: str
+    verification_token: str | None
     spf_include: str
     dkim_keys: tuple[DkimKeyRecord, ...] = ()
     dmarc_policy: DmarcPolicy | str = DmarcPolicy.NONE
@@ -139,7 +143,8 @@ class RecordSettings:
 
 def expected_records(settings: RecordSettings) -> list[DnsRecord]:
     """The full record set for a domain, in the order the wizard shows it."""
-    records = [_ownership(settings), _spf(settings)]
+    records = [_ownership(settings)] if settings.verification_token else []
+    records.append(_spf(settings))
     records += [_dkim(settings, key) for key in settings.dkim_keys]
     records.append(_dmarc(settings))
     if settings.return_path:
@@ -220,10 +225,15 @@ def _dmarc_why(settings: RecordSettings) -> str:
     )
     organisational = organisational_domain(settings.domain)
     if organisational != settings.domain:
-        # RFC 7489 §6.6.3: a record at the subdomain is used instead of the organisational one.
+        # RFC 7489 §6.6.3: a record at the subdomain is used instead of the organisational
+        # one; without it, receivers apply the organisational record's sp= (else its p=).
         why += (
-            f" If {organisational} publishes DMARC too, this record takes its place for "
-            f"{settings.domain}, so do not make it weaker than the one at {organisational}."
+            f" Optional for {settings.domain}: without it, the DMARC record of "
+            f"{organisational} applies, with its sp= policy (or p= when it has no sp=). We "
+            f"count this record as in place when that policy is quarantine or reject; when "
+            f"{organisational} has no DMARC record or its policy for subdomains is none, "
+            f"publish this one. If you publish it, it takes the place of {organisational}'s "
+            f"for {settings.domain}, so do not make it weaker."
         )
     return why
 

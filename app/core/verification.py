@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from app.core.dmarc import applied_policy, single_record
 from app.core.dkim import (
     DkimSyntaxError,
     parse_dkim_record,
@@ -333,6 +334,43 @@ def _check_dmarc(expected: DnsRecord, observation: Observation) -> RecordCheck:
     suggested = _dmarc_tags(expected.value)["p"]
     return _result(expected, FOUND, records,
                    f"We found the DMARC record `{records[0]}`{_policy_note(policy, suggested)}.")
+
+
+def with_inherited_dmarc(verdict: RecordCheck, domain: str, organisational: str,
+                         org_observation: Observation) -> RecordCheck:
+    """A subdomain's missing DMARC record judged with its organisational domain's record.
+
+    RFC 7489 §6.6.3: without a record of its own the subdomain gets the organisational
+    record's sp= (else p=). When that is quarantine or reject the subdomain is protected and
+    its own record is optional, so the check counts as found; otherwise (none, no record, or
+    a record receivers ignore) the subdomain still needs its own. An organisational lookup
+    that failed makes the verdict an error: we cannot tell which applies.
+    """
+    if verdict.status != MISSING or verdict.purpose != Purpose.DMARC or \
+            organisational == domain:
+        return verdict
+    host = f"_dmarc.{organisational}"
+    if org_observation.failed:
+        return replace(verdict, status=ERROR, fix=RETRY_FIX,
+                       code=f"DNS_{org_observation.status.upper()}",
+                       message=f"{verdict.message} Whether {organisational}'s DMARC record "
+                       f"covers {domain} is unknown: looking up {host}, "
+                       f"{_failure_words(org_observation)}.")
+    org_record = single_record(org_observation.txt)
+    applied = applied_policy(domain, organisational, None, org_record)
+    if applied is None:
+        return replace(verdict, message=f"{verdict.message} {organisational} has no DMARC "
+                       "record receivers would apply either, so nothing protects "
+                       f"{domain}: publish this record.")
+    if applied.policy == "none":
+        return replace(verdict, message=f"{applied.words}, which only asks for reports and "
+                       f"does not protect {domain}: publish this record (or set sp=quarantine "
+                       f"at {host}).")
+    return replace(verdict, status=FOUND, fix="", code="DMARC_INHERITED",
+                   observed=[value for value in org_observation.txt_values()
+                             if _looks_like_dmarc(value)],
+                   message=f"{applied.words}, which protects it; a record of its own at "
+                   f"{verdict.host} is optional.")
 
 
 def _policy_note(published: str, suggested: str) -> str:

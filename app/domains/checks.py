@@ -12,8 +12,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from app.adapters.dns import Answer, Resolver
-from app.core.records import DnsRecord
+from app.core.names import DomainNameError, organisational_domain
+from app.core.records import DnsRecord, Purpose
 from app.core.verification import (
+    MISSING,
     Observation,
     RecordCheck,
     SpfLookup,
@@ -21,6 +23,7 @@ from app.core.verification import (
     check_on_nameservers,
     combined_spf,
     spf_records,
+    with_inherited_dmarc,
 )
 
 MAX_PARALLEL_RECORDS = 8  # a record set is 5 to 8 records; each may wait a full DNS lifetime
@@ -82,10 +85,28 @@ def _check_record(record: DnsRecord, resolver: Resolver, spf_include: str | None
     answers = resolver.query_each_authoritative(record.host, record.type)
     if not answers:
         # The nameservers could not be found: ask the resolver, whose status says why.
-        return check(record, observation_of(resolver.query(record.host, record.type)),
-                     spf_include=spf_include, lookup_spf=lookup_spf)
-    return check_on_nameservers(record, [observation_of(answer) for answer in answers],
-                                spf_include=spf_include, lookup_spf=lookup_spf)
+        verdict = check(record, observation_of(resolver.query(record.host, record.type)),
+                        spf_include=spf_include, lookup_spf=lookup_spf)
+    else:
+        verdict = check_on_nameservers(record, [observation_of(answer) for answer in answers],
+                                       spf_include=spf_include, lookup_spf=lookup_spf)
+    if verdict.purpose == Purpose.DMARC and verdict.status == MISSING:
+        return _inherited_dmarc(verdict, record, resolver)
+    return verdict
+
+
+def _inherited_dmarc(verdict: RecordCheck, record: DnsRecord, resolver: Resolver) -> RecordCheck:
+    """A subdomain without a DMARC record of its own may be covered by its organisational
+    domain's sp=; asked through the resolver, as receivers do."""
+    domain = record.host.removeprefix("_dmarc.")
+    try:
+        organisational = organisational_domain(domain)
+    except DomainNameError:
+        return verdict
+    if organisational == domain:
+        return verdict
+    answer = resolver.query(f"_dmarc.{organisational}", "TXT")
+    return with_inherited_dmarc(verdict, domain, organisational, observation_of(answer))
 
 
 def _cached_txt_lookup(resolver: Resolver) -> SpfLookup:

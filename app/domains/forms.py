@@ -23,20 +23,42 @@ DMARC_CHOICES = [SelectChoice("none", "none — monitor only"),
                  SelectChoice("reject", "reject — failing mail is refused")]
 
 
+def key_type_field() -> SelectField:
+    return SelectField("DKIM key type", default="rsa-2048", validate_choice=False,
+                       choices=[SelectChoice(a, KEY_TYPE_LABELS.get(a, a)) for a in KEY_ALGORITHMS])
+
+
 class AddDomainForm(FlaskForm):
     # No format validators: the service names the exact problem (public suffix, IP, …).
     name = StringField("Domain name", validators=[Length(max=1000)],
                        description="The domain you send from, such as example.com or "
                                    "mail.example.com. International names are fine.")
-    algorithm = SelectField("DKIM key type", default="rsa-2048", validate_choice=False,
-                            choices=[SelectChoice(a, KEY_TYPE_LABELS.get(a, a))
-                                     for a in KEY_ALGORITHMS])
+    algorithm = key_type_field()
 
     def show_error(self, error: AppError) -> None:
         """Every refusal of "add domain" is about one field: show its full message there."""
         name = next(iter(error.fields), "name")
         field = getattr(self, name, self.name)
         field.errors = [error.message]
+
+
+class AddSubdomainForm(FlaskForm):
+    subdomain = StringField("Subdomain", validators=[Length(max=1000)],
+                            description="A label such as marketing, or the full name such as "
+                                        "eu.news.example.com.")
+    algorithm = key_type_field()
+
+    def show_error(self, error: AppError) -> None:
+        field = self.algorithm if "algorithm" in error.fields else self.subdomain
+        field.errors = [error.message]
+
+
+class LabelsForm(FlaskForm):
+    """Tags and group, edited one at a time inline; a field left out stays as it is."""
+
+    tags = StringField("Tags", description="Separated by commas, e.g. team-a, eu.")
+    group = StringField("Group", validators=[Length(max=1000)],
+                        description="One group, such as a team; leave empty for none.")
 
 
 class SetupForm(FlaskForm):

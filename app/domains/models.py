@@ -35,6 +35,9 @@ class Domain(db.Model):
     __table_args__ = (
         UniqueConstraint("workspace_id", "fqdn"),
         Index("ix_domains_fqdn_status", "fqdn", "status"),
+        Index("ix_domains_workspace_group", "workspace_id", "group_name"),
+        # The tree: a workspace's top level and a node's children, in name order, from the index.
+        Index("ix_domains_workspace_parent_fqdn", "workspace_id", "parent_id", "fqdn"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -52,6 +55,8 @@ class Domain(db.Model):
     setup_step: Mapped[int] = mapped_column(Integer, default=1)
     # Rotate the DKIM key this many days after it went active; None: only by hand.
     dkim_rotation_days: Mapped[int | None] = mapped_column(Integer)
+    # One group per domain (a team, a client): filters the tree, dashboard and API.
+    group_name: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     verification_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -63,6 +68,12 @@ class Domain(db.Model):
     parent: Mapped["Domain | None"] = relationship(remote_side="Domain.id")
     keys: Mapped[list["DkimKey"]] = relationship(back_populates="domain",
                                                  order_by="DkimKey.created_at")
+    # Read-only: app.domains.tags writes the rows; the database deletes them with the domain.
+    tag_rows: Mapped[list["DomainTag"]] = relationship(viewonly=True, order_by="DomainTag.tag")
+
+    @property
+    def tags(self) -> list[str]:
+        return [row.tag for row in self.tag_rows]
 
     @classmethod
     def get_for(cls, workspace_id: int, domain_id: int) -> "Domain":
@@ -72,6 +83,25 @@ class Domain(db.Model):
         if domain is None:
             raise NotFound("No such domain in this workspace.")
         return domain
+
+    @property
+    def ancestors(self) -> list["Domain"]:
+        """Parent first, then its parent, up to the top-level domain (a few levels at most)."""
+        chain, node = [], self.parent
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        return chain
+
+    def subtree_ids(self) -> list[int]:
+        """The ids of every subdomain below this one, at any depth (not this one's own id).
+
+        One recursive query, so deleting or aggregating a large tree does not walk it row by row.
+        """
+        below = select(Domain.id).where(Domain.parent_id == self.id).cte("subtree",
+                                                                          recursive=True)
+        below = below.union_all(select(Domain.id).where(Domain.parent_id == below.c.id))
+        return list(db.session.scalars(select(below.c.id)))
 
 
 class DkimKey(db.Model):

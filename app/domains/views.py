@@ -20,14 +20,15 @@ from app.core.records import (
     to_bind,
     to_csv,
 )
-from app.domains import service
-from app.domains.forms import AddDomainForm, SetupForm
+from app.domains import service, tags
+from app.domains.forms import AddDomainForm, AddSubdomainForm, LabelsForm, SetupForm
 from app.domains.models import Domain, DomainStatus, KeyState
 from app.errors import AppError
 from app.jobs.queues import get_queue
 from app.uow import commit
 from app.web.forms import apply_error
-from app.web.rendering import render_page, targets
+from app.subdomains import service as subdomains
+from app.web.rendering import Deferred, render_page, targets
 from app.workspaces.context import workspace_blueprint
 
 bp = workspace_blueprint("domains", __name__, prefix="/domains")
@@ -39,6 +40,7 @@ STEP_ENDPOINTS = {number: endpoint for number, _, endpoint in STEPS if endpoint}
 # RQ job states of a check that has not finished yet: the verify panel polls through them.
 CHECK_IN_FLIGHT = ("queued", "started", "deferred", "scheduled")
 POLLING_STATUSES = (DomainStatus.PENDING, DomainStatus.VERIFYING)
+LABEL_FIELDS = ("tags", "group")
 STYLE_LABELS = {HostStyle.FQDN: "Full name, e.g. pm1._domainkey.example.com",
                 HostStyle.RELATIVE: "Short name, @ for the domain itself",
                 HostStyle.RELATIVE_BLANK_APEX: "Short name, empty for the domain itself"}
@@ -62,10 +64,24 @@ def wizard_globals():
     return {"STEPS": STEPS, "reached": _reached}
 
 
+def _list_filters() -> dict:
+    """The list's filters from the query string; empty ones are left out."""
+    filters = {name: request.args[name].strip() for name in ("tag", "group")
+               if request.args.get(name, "").strip()}
+    parent = request.args.get("parent", "")
+    if parent == service.TOP_LEVEL or (parent.isascii() and parent.isdigit()):
+        filters["parent"] = parent
+    return filters
+
+
 @bp.route("/")
 def index():
-    return render_page("domains/index.html", domains=service.list_domains(g.actor),
-                       current_key=service.current_key)
+    filters = _list_filters()
+    workspace_id = g.workspace.id
+    return render_page("domains/index.html", domains=service.list_domains(g.actor, **filters),
+                       current_key=service.current_key, filters=filters,
+                       tag_choices=Deferred(lambda: tags.tags_in(workspace_id)),
+                       group_choices=Deferred(lambda: tags.groups_in(workspace_id)))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -88,6 +104,70 @@ def new():
     elif request.method == "POST":
         status = 422
     return render_page("domains/new.html", status=status, form=form)
+
+
+@bp.route("/<int:domain_id>/subdomains/new", methods=["GET", "POST"])
+def new_subdomain(domain_id: int):
+    """Step 1 for a subdomain: its name under this domain; then the same steps as a domain."""
+    parent = _load(domain_id)
+    g.actor.require_write()
+    form = AddSubdomainForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            domain = subdomains.add_subdomain(g.actor, parent, form.subdomain.data or "",
+                                              algorithm=form.algorithm.data)
+        except AppError as error:
+            form.show_error(error)
+            status = error.status
+        else:
+            commit()
+            flash(f"{display_name(domain.fqdn)} added under "
+                  f"{display_name(domain.parent.fqdn)}. Its own DKIM key is being generated.",
+                  "success")
+            return redirect(url_for(".setup", domain_id=domain.id))
+    elif request.method == "POST":
+        status = 422
+    return render_page("domains/new_subdomain.html", status=status, form=form, parent=parent,
+                       ownership_proven=parent.status == DomainStatus.VERIFIED
+                       or service.ownership_proven_above(parent))
+
+
+def _labels(domain: Domain, *, editing: str | None = None, form: LabelsForm | None = None,
+            status: int = 200):
+    return render_page("domains/labels.html", fragment="domains/_labels.html",
+                       target=f"labels-{domain.id}", status=status, domain=domain,
+                       editing=editing, form=form or LabelsForm(
+                           formdata=None, data={"tags": ", ".join(domain.tags),
+                                                "group": domain.group_name or ""}))
+
+
+@bp.route("/<int:domain_id>/labels", methods=["GET", "POST"])
+def labels(domain_id: int):
+    """Tags and group, edited in place: HTMX swaps this domain's labels, a plain post
+    comes back here. A refused value stays in the input with the reason beside it."""
+    domain = _load(domain_id)
+    if request.method == "GET":
+        editing = request.args.get("edit")
+        return _labels(domain, editing=editing if editing in LABEL_FIELDS else None)
+    g.actor.require_write()
+    form = LabelsForm()
+    editing = None
+    try:
+        if "tags" in request.form:
+            editing = "tags"
+            tags.set_tags(g.actor, domain, form.tags.data or "")
+        if "group" in request.form:
+            editing = "group"
+            tags.set_group(g.actor, domain, form.group.data)
+    except AppError as error:
+        apply_error(form, error)
+        return _labels(domain, editing=editing, form=form, status=error.status)
+    commit()
+    if targets(f"labels-{domain.id}"):
+        return _labels(domain)
+    flash(f"Saved the tags and group of {display_name(domain.fqdn)}.", "success")
+    return redirect(url_for(".labels", domain_id=domain.id))
 
 
 @bp.route("/<int:domain_id>")
@@ -233,8 +313,10 @@ def check(domain_id: int):
 def delete(domain_id: int):
     domain = _load(domain_id)
     name = display_name(domain.fqdn)
-    service.delete_domain(g.actor, domain)
+    below = service.delete_domain(g.actor, domain)
     commit()
-    flash(f"{name} was deleted. Its DKIM keys are destroyed; you can remove its records "
-          "from your DNS.", "success")
+    with_subdomains = (f" with its {below} subdomain{'s' if below != 1 else ''}"
+                       if below else "")
+    flash(f"{name} was deleted{with_subdomains}. Its DKIM keys are destroyed; you can remove "
+          "its records from your DNS.", "success")
     return redirect(url_for(".index"))

@@ -36,4 +36,6 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(name="tracking-renew-certificates",
                 func="app.tracking.tasks.renew_due_certificates",
                 queue="default", interval_seconds=3600, timeout_seconds=1800),
+    PeriodicJob(name="reputation-roll-up", func="app.reputation.tasks.roll_up_recent_days",
+                queue="default", interval_seconds=600, timeout_seconds=1800),
 )

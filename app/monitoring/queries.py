@@ -269,13 +269,13 @@ def _search_filters(query: DashboardQuery) -> list:
         filters.append(Domain.id.in_(select(DomainTag.domain_id).where(
             DomainTag.tag == query.tag)))
     if query.q:
-        needles = _search_needles(query.q)
+        needles = search_needles(query.q)
         filters.append(or_(*(Domain.fqdn.contains(needle, autoescape=True)
                                 for needle in needles)))
     return filters
 
 
-def _search_needles(text: str) -> list[str]:
+def search_needles(text: str) -> list[str]:
     """Names are stored as A-labels: `bücher` is also looked for as `xn--bcher-kva`."""
     needles = [text.lower()]
     if not text.isascii():

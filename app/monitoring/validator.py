@@ -16,7 +16,7 @@ ask for a lookup and run the validator again once it has the answer.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv6Address
 
@@ -25,11 +25,14 @@ from app.core import delivery_findings as delivery
 from app.core import dnsbl, spf
 from app.core.dkim_findings import dkim_findings
 from app.core.dmarc import (
+    AppliedPolicy,
     DmarcError,
+    applied_policy,
     dmarc_findings,
     is_report_authorization,
     parse_dmarc_as_receiver,
     report_authorization_names,
+    single_record,
 )
 from app.core.findings import FINDING_KINDS, SEVERITIES, Finding, finding
 from app.core.health import HealthScore, score
@@ -57,11 +60,16 @@ class ValidationReport:
     # What DNS served for each name asked, `"<name> <TYPE>" -> sorted values` ([] for NXDOMAIN /
     # NODATA; failed lookups are left out): the drift monitor compares these between sweeps.
     records: dict[str, list[str]] = field(default_factory=dict)
+    # Which DMARC policy governs the domain's mail and whose record it comes from (a
+    # subdomain without its own gets its organisational domain's sp=); None: none, or unknown.
+    dmarc_policy: AppliedPolicy | None = None
 
     def to_dict(self) -> dict:
-        """The issue's JSON shape, plus the band and when the check ran."""
+        """The issue's JSON shape, plus the band, when the check ran, and the DMARC policy
+        that applies in words."""
         return {"domain": self.domain, "score": self.health.score, "band": self.health.band,
                 "checked_at": self.checked_at.isoformat(),
+                "dmarc_policy": self.dmarc_policy.words if self.dmarc_policy else None,
                 "findings": [found.to_dict() for found in by_severity(self.findings)]}
 
 
@@ -105,7 +113,7 @@ def validate_domain(domain: str, resolver: Resolver, *,
     findings += _dnsbl_findings(domain, resolver, dnsbl_domain_lists, dnsbl_ip_lists,
                                 platform_ips)
     return ValidationReport(domain, findings, score(findings), datetime.now(UTC),
-                            lookups.observed_records())
+                            lookups.observed_records(), applied_dmarc_policy(domain, lookups))
 
 
 # --- DNS ------------------------------------------------------------------------------------
@@ -293,27 +301,47 @@ def _all_dkim_findings(domain: str, lookups: _Lookups, selectors: Sequence[str],
 
 def _dmarc_findings(domain: str, lookups: _Lookups, return_path_host: str | None,
                     dkim_domain: str | None) -> list[Finding]:
-    """RFC 7489 §6.6.3: without a record of its own, the organisational domain's applies."""
+    """RFC 7489 §6.6.3: without a record of its own, the organisational domain's applies,
+    with its sp= (else p=) as the policy."""
     findings = _dmarc_findings_at(domain, lookups, return_path_host, dkim_domain)
     org = _organisational(domain)
     if findings is None or org == domain or not _is_missing(findings):
         return findings or []
-    inherited = _dmarc_findings_at(org, lookups, return_path_host, dkim_domain)
+    inherited = _dmarc_findings_at(org, lookups, return_path_host, dkim_domain,
+                                   inherited_by=domain)
     if inherited is None or _is_missing(inherited):
         return findings  # the org record could not be read, or there is none either
-    return [replace(found, message=f"{domain} has no DMARC record, so {org}'s applies to it. "
-                                   + found.message) for found in inherited]
+    return inherited
+
+
+def applied_dmarc_policy(domain: str, lookups: _Lookups) -> AppliedPolicy | None:
+    """The policy receivers apply to `domain`'s mail, from the answers already fetched;
+    None when none applies or a lookup failed (then it cannot be said)."""
+    own = lookups.answer(f"_dmarc.{domain}", "TXT")
+    if own.failed:
+        return None
+    record = single_record(own.txt_strings)
+    org = _organisational(domain)
+    org_record = None
+    if record is None and org != domain:
+        org_answer = lookups.answer(f"_dmarc.{org}", "TXT")
+        if org_answer.failed:
+            return None
+        org_record = single_record(org_answer.txt_strings)
+    return applied_policy(domain, org, record, org_record)
 
 
 def _dmarc_findings_at(domain: str, lookups: _Lookups, return_path_host: str | None,
-                       dkim_domain: str | None) -> list[Finding] | None:
+                       dkim_domain: str | None, *,
+                       inherited_by: str | None = None) -> list[Finding] | None:
     """The findings for the record at `_dmarc.<domain>`; None when the lookup failed."""
     answer = lookups.answer(f"_dmarc.{domain}", "TXT")
     if answer.failed:
         return None
     return dmarc_findings(answer.txt_strings, domain, org_domain=_organisational,
                           our_return_path_domain=return_path_host, our_dkim_domain=dkim_domain,
-                          report_authorizations=_report_authorizations(domain, answer, lookups))
+                          report_authorizations=_report_authorizations(domain, answer, lookups),
+                          inherited_by=inherited_by)
 
 
 def _report_authorizations(domain: str, answer: Answer, lookups: _Lookups) -> dict[str, bool]:

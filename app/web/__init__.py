@@ -26,6 +26,8 @@ def register_web(app: Flask) -> None:
     from app.health.views import bp as health_bp
     from app.monitoring.alert_views import bp as alerts_bp
     from app.monitoring.views import bp as monitoring_bp
+    from app.reputation.views import bp as reputation_bp
+    from app.subdomains.views import bp as tree_bp
     from app.tracking.public import bp as tracking_public_bp
     from app.tracking.views import bp as tracking_bp
     from app.workspaces.views import bp as workspaces_bp
@@ -39,7 +41,7 @@ def register_web(app: Flask) -> None:
     app.url_map.converters["int"] = RowIdConverter
     for blueprint in (auth_bp, workspaces_bp, workspace_bp, domains_bp, accounts_bp, dkim_keys_bp,
                       tokens_bp, audit_bp, health_bp, monitoring_bp, alerts_bp, tracking_bp,
-                      tracking_public_bp):
+                      tracking_public_bp, tree_bp, reputation_bp):
         app.register_blueprint(blueprint)
     register_admin(app)
 

@@ -60,6 +60,9 @@ NOT_TENANT_SCOPED = {
     "api_health.list_health": "scoped by the bearer token "
                               "(test_health_api: test_the_list_shows_only_the_tokens_domains)",
     "api_health.validate_record": "judges the posted text alone: reads and writes no rows",
+    "api_events.ingest_events": "looks domains up in the bearer token's workspace only "
+                                "(test_events_api: another workspace's domain is "
+                                "unknown_domain)",
 }
 # API routes that name an object are swept with a bearer token instead
 # (test_api_another_workspaces_ids_are_not_found_on_every_api_route).
@@ -74,7 +77,7 @@ RQ_ARGUMENTS = {"instance_number": 0, "job_id": "no-such-job", "queue_name": "ma
 # Enough for any form in the portal to pass validation, so a route cannot hide behind a 422.
 FORM = {"name": "taken-over.example", "email": "intruder@example.com", "role": "owner",
         "local_part": "sweep", "display_name": "Taken over", "daily_limit": "100",
-        "hostname": "sweep",
+        "hostname": "sweep", "subdomain": "sweep", "tags": "sweep", "group": "Sweep",
         "dkim_rotation_days": "90", "addresses": "intruder@example.com",
         "url": "https://93.184.215.14/penguinmails"}
 # The same for JSON bodies, by API endpoint and method (webargs refuses unknown fields).
@@ -88,6 +91,7 @@ API_BODIES = {
     ("api_domains.add_dkim_key", "POST"): {"algorithm": "ed25519"},
     ("api_tracking.add_host", "POST"): {"name": "sweep"},
     ("api_alerts.update_channel", "PATCH"): {"enabled": False},
+    ("api_subdomains.create_subdomain", "POST"): {"name": "sweep"},
 }
 
 

@@ -1,0 +1,1 @@
+"""Subdomains: sending identities under a domain, each with its own keys and reputation."""
