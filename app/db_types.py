@@ -1,12 +1,12 @@
-"""Column types shared by every feature's models."""
+"""Column types and SQL expressions shared by every feature's models and queries."""
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Iterable
 from datetime import datetime, timezone
 
-import enum
-
-from sqlalchemy import DateTime, Enum
+from sqlalchemy import ARRAY, DateTime, Enum, Integer, any_, bindparam
 from sqlalchemy.types import TypeDecorator
 
 
@@ -37,3 +37,14 @@ class UtcDateTime(TypeDecorator):
         if value is None or value.tzinfo is not None:
             return value
         return value.replace(tzinfo=timezone.utc)
+
+
+
+def id_in(column, ids: Iterable[int], dialect: str):
+    """`column IN ids` for long id lists: on PostgreSQL one array parameter (`= ANY(:ids)`)
+    instead of a bound parameter per id, whose rendering and adapting cost more than the
+    query itself; SQLite, which has no arrays, gets a plain IN."""
+    values = list(ids)
+    if dialect != "postgresql":
+        return column.in_(values)
+    return column == any_(bindparam(None, values, type_=ARRAY(Integer), unique=True))

@@ -23,6 +23,7 @@ from app.core.health import BANDS
 from app.domains.models import Domain, DomainStatus, DomainTag
 from app.extensions import db
 from app.monitoring.models import DomainFinding, DomainHealth, HealthSnapshot
+from app.web.params import read_params
 from app.workspaces.models import Workspace
 
 PAGE_SIZE = 50
@@ -86,15 +87,7 @@ class DashboardQuery:
 def parse_query(args: Mapping[str, str]) -> tuple[DashboardQuery, dict[str, str]]:
     """The view `args` ask for, and a message for each parameter that was not valid and was
     left out. Empty values mean "any" (what an untouched form field sends)."""
-    errors: dict[str, str] = {}
-    values: dict[str, object] = {}
-    for name, read in _READERS.items():
-        raw = (args.get(name) or "").strip()
-        if raw:
-            try:
-                values[name] = read(raw)
-            except ValueError as problem:
-                errors[name] = str(problem)
+    values, errors = read_params(args, _READERS)
     return DashboardQuery(**values), errors
 
 

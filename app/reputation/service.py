@@ -14,6 +14,7 @@ from sqlalchemy import Select, func, select
 
 from app.core import reputation as core
 from app.core.clock import utcnow
+from app.db_types import id_in
 from app.domains.models import Domain
 from app.extensions import db
 from app.monitoring.models import DomainFinding, DomainHealth
@@ -81,7 +82,7 @@ def _subtrees(ids: list[int]) -> dict[int, set[int]]:
     frontier, seen = set(ids), set(ids)
     while frontier:
         level = db.session.execute(select(Domain.id, Domain.parent_id)
-                                   .where(Domain.parent_id.in_(frontier))).all()
+                                   .where(_in(Domain.parent_id, frontier))).all()
         frontier = set()
         for child_id, parent_id in level:
             parent_of[child_id] = parent_id
@@ -99,6 +100,12 @@ def _subtrees(ids: list[int]) -> dict[int, set[int]]:
     return subtree_of
 
 
+def _in(column, ids: Select | Iterable[int]):
+    if isinstance(ids, Select):
+        return column.in_(ids)
+    return id_in(column, ids, db.session.get_bind().dialect.name)
+
+
 def window_totals(domain_ids: Select | Iterable[int], first_day: date,
                   last_day: date) -> dict[int, core.EventCounts]:
     """Each domain's own counts summed over the days [first_day, last_day]; domains with
@@ -106,7 +113,7 @@ def window_totals(domain_ids: Select | Iterable[int], first_day: date,
     rows = db.session.execute(
         select(ReputationStat.domain_id, *(func.sum(column).label(column.key)
                                            for column in COUNT_COLUMNS))
-        .where(ReputationStat.domain_id.in_(domain_ids),
+        .where(_in(ReputationStat.domain_id, domain_ids),
                ReputationStat.scope == StatScope.ALL,
                ReputationStat.day >= first_day, ReputationStat.day <= last_day)
         .group_by(ReputationStat.domain_id)).mappings()
@@ -115,14 +122,18 @@ def window_totals(domain_ids: Select | Iterable[int], first_day: date,
 
 def standings_of(domain_ids: Select | Iterable[int]) -> dict[int, core.Standing]:
     """Open DNSBL listings and the DNS health score of each domain that has either."""
+    if not isinstance(domain_ids, Select):
+        domain_ids = list(domain_ids)
+        if not domain_ids:
+            return {}
     listings = dict(db.session.execute(
         select(DomainFinding.domain_id, func.count())
-        .where(DomainFinding.domain_id.in_(domain_ids), DomainFinding.code == BLACKLISTED_CODE,
+        .where(_in(DomainFinding.domain_id, domain_ids), DomainFinding.code == BLACKLISTED_CODE,
                DomainFinding.resolved_at.is_(None))
         .group_by(DomainFinding.domain_id)).all())
     health = dict(db.session.execute(
         select(DomainHealth.domain_id, DomainHealth.score)
-        .where(DomainHealth.domain_id.in_(domain_ids))).all())
+        .where(_in(DomainHealth.domain_id, domain_ids))).all())
     return {domain_id: core.Standing(blacklistings=listings.get(domain_id, 0),
                                      dns_health=health.get(domain_id))
             for domain_id in listings.keys() | health.keys()}

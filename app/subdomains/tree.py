@@ -25,9 +25,9 @@ from app.domains.tags import (MAX_GROUP_CHARACTERS, MAX_TAG_CHARACTERS, normalis
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.monitoring.models import DomainHealth
-from app.monitoring.queries import BAND_FILTERS, MAX_SEARCH_CHARACTERS, UNCHECKED
-from app.monitoring.queries import search_needles
+from app.monitoring.queries import BAND_FILTERS, MAX_SEARCH_CHARACTERS, UNCHECKED, search_needles
 from app.reputation.service import ReputationSummary, reputation_summaries
+from app.web.params import read_params
 
 PAGE_SIZE = 100
 MAX_DEPTH = 10  # the API's deepest answer, and the bound of every walk up a path
@@ -60,15 +60,7 @@ class TreeFilters:
 def parse_filters(args: Mapping[str, str]) -> tuple[TreeFilters, dict[str, str]]:
     """The filters `args` ask for, and a message for each one that was not valid and was left
     out. Empty values mean "any" (what an untouched form field sends)."""
-    errors: dict[str, str] = {}
-    values: dict[str, str] = {}
-    for name, read in _READERS.items():
-        raw = (args.get(name) or "").strip()
-        if raw:
-            try:
-                values[name] = read(raw)
-            except ValueError as problem:
-                errors[name] = str(problem)
+    values, errors = read_params(args, _READERS)
     return TreeFilters(**values), errors
 
 
