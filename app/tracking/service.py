@@ -298,12 +298,16 @@ def register_message(actor: Actor, *, domain_name: str, message_id: str, urls: l
 
 
 def link_host(domain: Domain) -> str:
-    """Where a new message's links point: the domain's first host with a valid certificate."""
-    hostname = db.session.scalar(
-        select(TrackingHost.hostname)
-        .where(TrackingHost.domain_id == domain.id, TrackingHost.status.in_(SERVING))
-        .order_by(TrackingHost.id).limit(1))
-    return hostname or platform_host()
+    """Where a new message's links point: the domain's first host with a valid certificate,
+    else the nearest ancestor's (a subdomain's mail keeps its organisation's brand), else ours."""
+    lineage = [domain, *domain.ancestors]
+    closeness = {member.id: rank for rank, member in enumerate(lineage)}
+    serving = db.session.execute(
+        select(TrackingHost.domain_id, TrackingHost.hostname)
+        .where(TrackingHost.domain_id.in_(closeness), TrackingHost.status.in_(SERVING))
+        .order_by(TrackingHost.id)).all()
+    nearest = min(serving, key=lambda row: closeness[row.domain_id], default=None)
+    return nearest.hostname if nearest else platform_host()
 
 
 def _message_domain(actor: Actor, raw: str) -> Domain:

@@ -87,6 +87,22 @@ def test_links_use_the_domains_active_tracking_host(client, domain, bearer):
     assert body["links"][0]["tracked_url"].startswith(f"https://{HOST}/c/")
 
 
+def test_a_subdomain_without_a_host_of_its_own_uses_its_nearest_ancestors(client, domain,
+                                                                           bearer):
+    news = DomainFactory(workspace=domain.workspace, parent=domain, fqdn=f"news.{DOMAIN}",
+                         status=DomainStatus.VERIFIED)
+    eu = DomainFactory(workspace=domain.workspace, parent=news, fqdn=f"eu.news.{DOMAIN}",
+                       status=DomainStatus.VERIFIED)
+    tracking_host(domain, HostStatus.ACTIVE)
+    tracking_host(news, HostStatus.ACTIVE, hostname=f"track.news.{DOMAIN}")
+    tracking_host(eu, HostStatus.PENDING, hostname=f"track.eu.news.{DOMAIN}")
+    body = client.post("/api/v1/tracking/messages", headers=bearer, json={
+        "domain": f"eu.news.{DOMAIN}", "message_id": "<m2@mta>", "urls": [SHOP]}).get_json()
+    assert body["host"] == f"track.news.{DOMAIN}"
+    clicked = visit(client, body["links"][0]["tracked_url"])
+    assert clicked.status_code == 302 and clicked.headers["Location"] == SHOP
+
+
 def test_asking_again_for_a_message_returns_its_links_and_adds_new_ones(client, domain, bearer):
     first = track(client, bearer, [SHOP]).get_json()
     again = track(client, bearer, [BLOG, SHOP])
