@@ -14,26 +14,14 @@ from app.core.clock import utcnow
 from app.extensions import db
 from app.monitoring import service
 from app.monitoring.queries import PAGE_SIZE
-from app.workspaces.models import Workspace
-from app.workspaces.roles import Role
-from tests.factories import DomainFactory, WorkspaceFactory, member
-from tests.helpers import login
+from tests.acme_workspace import owner, workspace  # noqa: F401  (fixtures)
+from tests.factories import DomainFactory, WorkspaceFactory
 from tests.monitoring_factories import checked_domain, health_of, problem, tag
 
 TABLE = {"HX-Request": "true", "HX-Target": "health-table"}
 POLLS = 'hx-trigger="every 3s"'
 
 
-@pytest.fixture
-def workspace() -> Workspace:
-    return WorkspaceFactory(name="Acme Mail", slug="acme")
-
-
-@pytest.fixture
-def owner(client, workspace):
-    user = member(Role.OWNER, workspace)
-    login(client, user)
-    return user
 
 
 def dashboard(client, workspace=None, headers=None, **params):

@@ -19,8 +19,8 @@ from app.domains.models import Domain, DomainStatus
 from app.extensions import db
 from app.monitoring.models import DomainHealth
 from app.monitoring.tasks import check_domain
-from app.workspaces.models import Workspace
 from app.workspaces.roles import Role
+from tests.acme_workspace import owner, workspace  # noqa: F401  (fixtures)
 from tests.factories import DomainFactory, WorkspaceFactory, member
 from tests.helpers import login
 from tests.monitoring_factories import HealthSnapshotFactory, health_of, problem
@@ -30,16 +30,6 @@ PANEL = {"HX-Request": "true", "HX-Target": "domain-health"}
 POLLS = 'hx-trigger="every 3s"'
 
 
-@pytest.fixture
-def workspace() -> Workspace:
-    return WorkspaceFactory(name="Acme Mail", slug="acme")
-
-
-@pytest.fixture
-def owner(client, workspace):
-    user = member(Role.OWNER, workspace)
-    login(client, user)
-    return user
 
 
 @pytest.fixture

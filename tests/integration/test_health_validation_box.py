@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.workspaces.roles import Role
-from tests.factories import DomainFactory, WorkspaceFactory, member
+from tests.acme_workspace import owner, workspace  # noqa: F401  (fixtures)
+from tests.factories import DomainFactory, member
 from tests.helpers import login
 from tests.integration.test_domain_views import with_key
 
@@ -29,16 +30,6 @@ def rsa_1024() -> str:
     return base64.b64encode(der).decode("ascii")
 
 
-@pytest.fixture
-def workspace():
-    return WorkspaceFactory(name="Acme Mail", slug="acme")
-
-
-@pytest.fixture
-def owner(client, workspace):
-    user = member(Role.OWNER, workspace)
-    login(client, user)
-    return user
 
 
 def check(client, record_type, host, value, headers=FINDINGS):

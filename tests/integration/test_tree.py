@@ -13,24 +13,14 @@ from app.domains.models import Domain, DomainStatus, DomainTag
 from app.extensions import db
 from app.monitoring.models import DomainHealth
 from app.subdomains.tree import PAGE_SIZE
-from app.workspaces.models import Workspace
 from app.workspaces.roles import Role
+from tests.acme_workspace import owner, workspace  # noqa: F401  (fixtures)
 from tests.factories import DomainFactory, WorkspaceFactory, member
 from tests.helpers import login
 from tests.monitoring_factories import checked_domain, health_of, problem, tag
 from tests.tree_factories import chain, subdomain, with_subdomains
 
 
-@pytest.fixture
-def workspace() -> Workspace:
-    return WorkspaceFactory(name="Acme Mail", slug="acme")
-
-
-@pytest.fixture
-def owner(client, workspace):
-    user = member(Role.OWNER, workspace)
-    login(client, user)
-    return user
 
 
 def children_of(domain: Domain) -> dict[str, str]:
