@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
 from app.extensions import db
+from app.pagination import Page, paginate
 from app.workspaces.actor import Actor
 
 
@@ -84,19 +85,7 @@ class AuditFilters:
     date_to: date | None = None
 
 
-@dataclass(frozen=True)
-class AuditPage:
-    events: list[AuditEvent]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-
-def list_events(actor: Actor, filters: AuditFilters, page: int = 1, per_page: int = 50) -> AuditPage:
+def list_events(actor: Actor, filters: AuditFilters, page: int = 1, per_page: int = 50) -> Page[AuditEvent]:
     actor.require_admin()
     query = select(AuditEvent).where(AuditEvent.workspace_id == actor.workspace.id)
     if filters.actor:
@@ -111,15 +100,8 @@ def list_events(actor: Actor, filters: AuditFilters, page: int = 1, per_page: in
         query = query.where(AuditEvent.created_at >= _start_of(filters.date_from))
     if filters.date_to:
         query = query.where(AuditEvent.created_at <= _end_of(filters.date_to))
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    # Past the end shows the last page; the offset must also stay within the database's range.
-    page = min(max(1, page), max(1, -(-total // per_page)))
-    rows = db.session.scalars(
-        query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
-    return AuditPage(events=list(rows), page=page, per_page=per_page, total=total)
+    return paginate(query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()),
+                    page, per_page)
 
 
 def known_actions(actor: Actor) -> list[str]:

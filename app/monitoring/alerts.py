@@ -16,7 +16,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Generic, NoReturn, TypeVar
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
@@ -33,6 +33,7 @@ from app.extensions import db, keystore
 from app.jobs.queues import enqueue_after_commit
 from app.monitoring.models import (Alert, AlertChannel, AlertDelivery, ChannelKind,
                                    DeliveryStatus)
+from app.pagination import Page, paginate
 from app.workspaces.actor import Actor
 from app.workspaces.models import Workspace
 
@@ -43,27 +44,6 @@ TEST = "test"  # Alert.kind of "Send test"
 # Email waits behind nothing user-facing; webhooks run with the other background work.
 DELIVERY_QUEUES = {ChannelKind.EMAIL: "mail", ChannelKind.WEBHOOK: "default"}
 ADDRESS_SEPARATORS = re.compile(r"[,;\s]+")
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[T]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-
-def _paginate(query, page: int, per_page: int) -> Page:
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    # Past the end shows the last page; the offset stays within what the database accepts.
-    page = min(max(1, page), max(1, -(-total // per_page)))
-    items = list(db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)))
-    return Page(items, page, per_page, total)
 
 
 def public_url(endpoint: str, **values: object) -> str:
@@ -275,7 +255,7 @@ def _new_alert(workspace_id: int, *, kind: str, subject: str, payload: dict,
 def recent_alerts(actor: Actor, page: int = 1, per_page: int = 20) -> Page[Alert]:
     query = (select(Alert).where(Alert.workspace_id == actor.workspace.id)
              .order_by(Alert.created_at.desc(), Alert.id.desc()))
-    return _paginate(query, page, per_page)
+    return paginate(query, page, per_page)
 
 
 def channel_deliveries(channel: AlertChannel, page: int = 1,
@@ -284,7 +264,7 @@ def channel_deliveries(channel: AlertChannel, page: int = 1,
     query = (select(AlertDelivery).where(AlertDelivery.channel_id == channel.id,
                                          AlertDelivery.workspace_id == channel.workspace_id)
              .order_by(AlertDelivery.created_at.desc(), AlertDelivery.id.desc()))
-    return _paginate(query, page, per_page)
+    return paginate(query, page, per_page)
 
 
 def alerts_by_id(ids: set[int]) -> dict[int, Alert]:

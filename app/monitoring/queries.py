@@ -9,7 +9,6 @@ never checked are listed too) and the page's tags.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -23,6 +22,7 @@ from app.core.health import BANDS
 from app.domains.models import Domain, DomainStatus, DomainTag
 from app.extensions import db
 from app.monitoring.models import DomainFinding, DomainHealth, HealthSnapshot
+from app.pagination import clamped, page_count
 from app.web.params import read_params
 from app.workspaces.models import Workspace
 
@@ -192,7 +192,7 @@ class DashboardPage:
 
     @property
     def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.page_size))
+        return page_count(self.total, self.page_size)
 
     @property
     def first_number(self) -> int:
@@ -227,8 +227,7 @@ def dashboard_page(query: DashboardQuery, *, workspace_id: int | None = None,
     shared = [*scope, *_search_filters(query)]
     tallies = _tallies(shared)
     total = tallies[query.band] if query.band else sum(tallies.values())
-    pages = max(1, math.ceil(total / PAGE_SIZE))
-    query = replace(query, page=min(query.page, pages))
+    query = replace(query, page=clamped(query.page, total, PAGE_SIZE))
     statement = (_rows_statement(platform).where(*shared, *_band_filter(query.band))
                  .order_by(*_order(query)).limit(PAGE_SIZE)
                  .offset((query.page - 1) * PAGE_SIZE))
@@ -369,8 +368,8 @@ def snapshot_history(domain: Domain, page: int = 1,
     the page for the last one's diff)."""
     total = db.session.scalar(select(func.count()).select_from(HealthSnapshot)
                               .where(HealthSnapshot.domain_id == domain.id)) or 0
-    pages = max(1, math.ceil(total / per_page))
-    page = min(max(page, 1), pages)
+    pages = page_count(total, per_page)
+    page = clamped(page, total, per_page)
     snapshots = list(db.session.scalars(
         select(HealthSnapshot).where(HealthSnapshot.domain_id == domain.id)
         .order_by(HealthSnapshot.taken_at.desc(), HealthSnapshot.id.desc())

@@ -213,15 +213,6 @@ def open_findings(domain: Domain) -> list[DomainFinding]:
                                          row.code, row.record_host))
 
 
-def snapshots(domain: Domain, limit: int = 20,
-              before: int | None = None) -> list[HealthSnapshot]:
-    """The domain's snapshots newest first; `before` (a snapshot id) pages back from there."""
-    query = select(HealthSnapshot).where(HealthSnapshot.domain_id == domain.id)
-    if before is not None:
-        query = query.where(HealthSnapshot.id < before)
-    return list(db.session.scalars(query.order_by(HealthSnapshot.id.desc()).limit(limit)))
-
-
 # --- sweep progress (Redis) -----------------------------------------------------------------
 
 def start_sweep_progress(total: int, now: datetime | None = None) -> None:

@@ -12,7 +12,6 @@ also opens, server-side, the path from the top down to each of its first matches
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -26,6 +25,7 @@ from app.errors import ValidationFailed
 from app.extensions import db
 from app.monitoring.models import DomainHealth
 from app.monitoring.queries import BAND_FILTERS, MAX_SEARCH_CHARACTERS, UNCHECKED, search_needles
+from app.pagination import clamped, page_count
 from app.reputation.service import ReputationSummary, reputation_summaries
 from app.web.params import read_params
 
@@ -144,7 +144,7 @@ class TreeLevel:
 
     @property
     def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.page_size))
+        return page_count(self.total, self.page_size)
 
     @property
     def has_more(self) -> bool:
@@ -317,7 +317,7 @@ def level(workspace_id: int, parent_id: int | None, filters: TreeFilters = TreeF
     checked that the parent belongs to the workspace."""
     conditions = _listed(workspace_id, parent_id, filters)
     total = db.session.scalar(select(func.count()).select_from(Domain).where(*conditions)) or 0
-    page = min(max(page, 1), max(1, math.ceil(total / PAGE_SIZE)))
+    page = clamped(page, total, PAGE_SIZE)
     nodes = _read_nodes(_node_rows(workspace_id, filters, *conditions)
                         .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE))
     decorated = _decorated(workspace_id, nodes)

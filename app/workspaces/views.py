@@ -55,7 +55,7 @@ def create():
 @workspace_bp.route("/")
 def overview():
     actor = g.actor
-    recent = (audit.list_events(actor, audit.AuditFilters(), per_page=8).events
+    recent = (audit.list_events(actor, audit.AuditFilters(), per_page=8).items
               if actor.role.can_administer else [])
     return render_template("workspaces/overview.html", members=service.members(actor),
                            recent_events=recent)

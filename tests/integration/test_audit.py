@@ -289,7 +289,7 @@ def test_events_at_the_same_instant_are_newest_id_first(ctx, workspace):
     for i in range(3):
         add_event(workspace, f"evt-{i}", at=same_instant)
     page = audit.list_events(Actor(owner, workspace, Role.OWNER), audit.AuditFilters())
-    assert [e.object_id for e in page.events] == ["evt-2", "evt-1", "evt-0"]
+    assert [e.object_id for e in page.items] == ["evt-2", "evt-1", "evt-0"]
 
 
 # --- HTMX --------------------------------------------------------------------------------

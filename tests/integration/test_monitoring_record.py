@@ -15,7 +15,7 @@ from app.core.findings import ERROR, Finding, finding
 from app.core.health import score
 from app.domains.models import DomainStatus
 from app.extensions import db
-from app.monitoring import service
+from app.monitoring import queries, service
 from app.monitoring.models import (Alert, AlertChannel, AlertDelivery, ChannelKind,
                                    DomainFinding, DomainHealth, HealthSnapshot)
 from app.monitoring.validator import ValidationReport
@@ -232,7 +232,9 @@ def test_read_helpers_list_open_findings_worst_first_and_page_snapshots(domain):
     service.record_report(domain.id, report(dmarc_none(), plus_all()))
     service.record_report(domain.id, report(plus_all()))
     assert [row.code for row in service.open_findings(domain)] == ["SPF_PLUS_ALL"]
-    newest_first = service.snapshots(domain, limit=2)
+    first_page = queries.snapshot_history(domain, page=1, per_page=2)
+    newest_first = [change.snapshot for change in first_page.changes]
     assert len(newest_first) == 2 and newest_first[0].id > newest_first[1].id
-    older = service.snapshots(domain, limit=2, before=newest_first[-1].id)
+    older = [change.snapshot for change in
+             queries.snapshot_history(domain, page=2, per_page=2).changes]
     assert len(older) == 1 and older[0].id < newest_first[-1].id
