@@ -18,39 +18,11 @@ from app.core.clock import utcnow
 from app.core.dkim import dkim_record_value, generate_key
 from app.domains.models import DkimKey, DnsSnapshot, Domain, DomainStatus, EmailAccount, KeyState
 from app.extensions import db
-from app.workspaces.roles import Role
-from tests.conftest import RequestPerAppContext
-from tests.factories import (DomainFactory, EmailAccountFactory, WorkspaceFactory, api_token,
-                             member)
+from tests.api_workspace import VIEWER_SECRET, api, owner, tokens, workspace  # noqa: F401
+from tests.factories import DomainFactory, EmailAccountFactory, WorkspaceFactory
 from tests.integration.test_api import assert_error, bearer
 
-SECRET = "pmd_domains-api-secret"
-VIEWER_SECRET = "pmd_domains-api-viewer"
 PRIVATE_REF = "local:dkim/secret-reference-never-shown"
-
-
-@pytest.fixture
-def owner():
-    return member(Role.OWNER)
-
-
-@pytest.fixture
-def workspace(owner):
-    return owner.memberships[0].workspace
-
-
-@pytest.fixture(autouse=True)
-def tokens(owner, workspace):
-    api_token(owner, workspace, SECRET)
-    api_token(member(Role.VIEWER, workspace), workspace, VIEWER_SECRET)
-
-
-@pytest.fixture
-def api(app):
-    """A client that sends the owner's token; a request's own Authorization header wins."""
-    client = RequestPerAppContext(app, app.response_class)
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {SECRET}"
-    return client
 
 
 def add(api, name: str = "example.com", **fields) -> dict:

@@ -11,37 +11,11 @@ from rq import Queue
 
 from app.core.clock import utcnow
 from app.core.findings import WARNING
-from app.workspaces.roles import Role
+from tests.api_workspace import VIEWER_SECRET, api, owner, tokens, workspace  # noqa: F401
 from tests.conftest import RequestPerAppContext
-from tests.factories import DomainFactory, WorkspaceFactory, api_token, member
+from tests.factories import DomainFactory, WorkspaceFactory
 from tests.integration.test_api import assert_error, bearer
 from tests.monitoring_factories import checked_domain, health_of, problem, tag
-
-SECRET = "pmd_health-api-secret"
-VIEWER_SECRET = "pmd_health-api-viewer"
-
-
-@pytest.fixture
-def owner():
-    return member(Role.OWNER)
-
-
-@pytest.fixture
-def workspace(owner):
-    return owner.memberships[0].workspace
-
-
-@pytest.fixture(autouse=True)
-def tokens(owner, workspace):
-    api_token(owner, workspace, SECRET)
-    api_token(member(Role.VIEWER, workspace), workspace, VIEWER_SECRET)
-
-
-@pytest.fixture
-def api(app):
-    client = RequestPerAppContext(app, app.response_class)
-    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {SECRET}"
-    return client
 
 
 @pytest.fixture
