@@ -29,7 +29,7 @@ import secrets
 import socket
 import time
 import weakref
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar
@@ -108,6 +108,15 @@ class DnsConfig:
             raise ValueError("DNS timeout and lifetime must be positive, retries 0 or more")
         servers = tuple((host, int(port)) for host, port in self.nameservers or ())
         object.__setattr__(self, "nameservers", servers or None)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping,
+                      nameservers: Sequence[tuple[str, int]] = ()) -> DnsConfig:
+        """From the app's DNS_NAMESERVERS / DNS_TIMEOUT / DNS_LIFETIME; `nameservers` given
+        (e.g. `--nameserver`) replace DNS_NAMESERVERS."""
+        servers = list(nameservers) or parse_nameservers(settings["DNS_NAMESERVERS"])
+        return cls(nameservers=servers or None, timeout=settings["DNS_TIMEOUT"],
+                   lifetime=settings["DNS_LIFETIME"])
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from flask import current_app, render_template, url_for
 from sqlalchemy import select
 
 from app.adapters import mail
-from app.adapters.dns import DnsConfig, Resolver, parse_nameservers
+from app.adapters.dns import DnsConfig, Resolver
 from app.adapters.keystore import SecretNotFound
 from app.audit import service as audit
 from app.core import dkim
@@ -31,9 +31,7 @@ KEY_NOT_READY_RETRY = timedelta(seconds=20)
 
 
 def resolver_from_config() -> Resolver:
-    config = current_app.config
-    return Resolver(DnsConfig(nameservers=parse_nameservers(config["DNS_NAMESERVERS"]) or None,
-                              timeout=config["DNS_TIMEOUT"], lifetime=config["DNS_LIFETIME"]))
+    return Resolver(DnsConfig.from_settings(current_app.config))
 
 
 def _system_actor(domain: Domain) -> Actor:

@@ -69,14 +69,11 @@ def _read_domain_file(path: str | None) -> list[str]:
 
 
 def _dns_config(nameservers: tuple[str, ...]) -> DnsConfig:
-    config = current_app.config
     try:
         servers = [server for text in nameservers for server in parse_nameservers(text)]
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--nameserver") from None
-    servers = servers or parse_nameservers(config["DNS_NAMESERVERS"])
-    return DnsConfig(nameservers=servers or None, timeout=config["DNS_TIMEOUT"],
-                     lifetime=config["DNS_LIFETIME"])
+    return DnsConfig.from_settings(current_app.config, servers)
 
 
 def _normalised(names: Iterable[str]) -> tuple[list[str], list[tuple[str, DomainNameError]]]:

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from app.adapters import mail, webhooks
-from app.adapters.dns import DnsConfig, Resolver, parse_nameservers
+from app.adapters.dns import DnsConfig, Resolver
 from app.adapters.keystore import KeyStoreError
 from app.domains.models import Domain, DomainStatus
 from app.extensions import db, keystore, redis_connection
@@ -39,9 +39,7 @@ SWEEP_LOCK_SECONDS = 3600  # the sweep job's timeout: a crashed sweep frees the 
 
 
 def dns_config() -> DnsConfig:
-    config = current_app.config
-    return DnsConfig(nameservers=parse_nameservers(config["DNS_NAMESERVERS"]) or None,
-                     timeout=config["DNS_TIMEOUT"], lifetime=config["DNS_LIFETIME"])
+    return DnsConfig.from_settings(current_app.config)
 
 
 @job
